@@ -1,0 +1,45 @@
+# Every target bootstraps .venv when it is missing, so a fresh clone needs only `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast bench bench-quick lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: run the KuCoin twin and a guided tour against it with the real ccxt client
+demo: $(STAMP)
+	$(VENV)/bin/bulkhead sim demo
+
+## test: the whole suite (unit, integration against the twin, Freqtrade end to end)
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+## test-fast: everything but the slow Freqtrade end-to-end tests
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+## bench: every benchmark in full, one JSON object per line
+bench: $(STAMP)
+	@for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+bench-quick: $(STAMP)
+	@for b in bench/*.py; do $(PY) $$b --quick || exit 1; done
+
+## lint: ruff (lint and format check) and mypy, all must be clean
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

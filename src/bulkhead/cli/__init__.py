@@ -1,0 +1,1 @@
+"""The ``bulkhead`` command, one module per command group."""

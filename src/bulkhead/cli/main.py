@@ -1,0 +1,34 @@
+"""Entry point of the ``bulkhead`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from bulkhead import __version__
+from bulkhead.cli import sim
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="bulkhead",
+        help=(
+            "Run Freqtrade bots on KuCoin, each walled into its own sub-account, "
+            "trade-only key, process and memory.\n\n"
+            "Start with `bulkhead sim serve --scenario examples/sim.yaml` to rehearse "
+            "against a local KuCoin twin with no real money."
+        ),
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    app.add_typer(sim.build_app(), name="sim")
+
+    @app.command()
+    def version() -> None:
+        """Print Bulkhead's version."""
+        typer.echo(__version__)
+
+    return app
+
+
+def run() -> None:
+    build_app()()

@@ -1,0 +1,295 @@
+"""The twin's exchange core: users, keys, balances, symbols, fund movements and snapshots.
+
+Order matching lives in ``matching``; this module owns the records it works on. One
+``Twin`` is built at the entry point and handed to the HTTP layer: no globals.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from bulkhead.sim import errors
+from bulkhead.sim.models import (
+    ACCOUNT_TYPES,
+    PERMISSIONS,
+    SUB_ACCOUNT_PERMISSIONS,
+    ApiKey,
+    AuthRefusal,
+    Balance,
+    ExchangeState,
+    MoneyMovement,
+    SymbolSpec,
+    User,
+    UserMode,
+)
+from bulkhead.sim.prices import PriceSource, build_price_source
+
+
+class TwinConfigError(ValueError):
+    """An admin or scenario request the twin cannot honour: the caller must fix its input."""
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Twin:
+    def __init__(
+        self,
+        state: ExchangeState,
+        base_dir: Path | None = None,
+        wall_clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.state = state
+        self.base_dir = base_dir
+        self._wall_clock = wall_clock
+        self._sources: dict[str, PriceSource] = {}
+        self._client_oids: dict[tuple[str, str], str] = {
+            (order.uid, order.client_oid): order.id
+            for order in state.orders.values()
+            if order.client_oid
+        }
+        self.active_order_ids: list[str] = [
+            order.id for order in state.orders.values() if order.is_active
+        ]
+
+    @classmethod
+    def empty(cls, base_dir: Path | None = None) -> Twin:
+        return cls(ExchangeState(anchor_ms=wall_clock_ms()), base_dir)
+
+    # -- time -------------------------------------------------------------------------
+
+    def wall_ms(self) -> int:
+        """Real time: what signatures are checked against."""
+        return self._wall_clock()
+
+    def now_ms(self) -> int:
+        """Market time: the wall clock plus any offset a test advanced it by."""
+        return self._wall_clock() + self.state.clock_offset_ms
+
+    def advance_clock(self, seconds: float) -> None:
+        if seconds < 0:
+            raise TwinConfigError("the market clock only moves forward")
+        self.state.clock_offset_ms += int(seconds * 1000)
+
+    def next_id(self) -> str:
+        """A 24-hex id shaped like KuCoin's, unique within this twin (also across reloads)."""
+        self.state.sequence += 1
+        return f"{self.now_ms() // 1000:08x}{self.state.sequence:016x}"
+
+    # -- users and keys ---------------------------------------------------------------
+
+    @property
+    def master(self) -> User | None:
+        return next((user for user in self.state.users.values() if user.is_master), None)
+
+    def user_by_name(self, name: str) -> User:
+        for user in self.state.users.values():
+            if user.name == name:
+                return user
+        raise TwinConfigError(f"no user named {name!r}")
+
+    def create_user(
+        self, name: str, *, master: bool = False, mode: UserMode = "classic"
+    ) -> User:
+        if not name or any(user.name == name for user in self.state.users.values()):
+            raise TwinConfigError(f"user name {name!r} is empty or taken")
+        parent = None
+        if master:
+            if self.master is not None:
+                raise TwinConfigError("the twin already has a master user")
+        else:
+            if self.master is None:
+                raise TwinConfigError("create the master user before sub-accounts")
+            parent = self.master.uid
+        uid = str(10_000_000 + len(self.state.users) + 1)
+        user = User(
+            uid=uid,
+            name=name,
+            is_master=master,
+            parent_uid=parent,
+            mode=mode,
+            created_at=self.now_ms(),
+        )
+        self.state.users[uid] = user
+        return user
+
+    def sub_users(self) -> list[User]:
+        return [user for user in self.state.users.values() if not user.is_master]
+
+    def create_key(
+        self,
+        user: User,
+        permissions: Iterable[str] = ("General",),
+        *,
+        ip_whitelist: Iterable[str] = (),
+        passphrase: str | None = None,
+        name: str = "",
+        remark: str = "",
+        version: int = 2,
+    ) -> ApiKey:
+        wanted = sorted(set(permissions) | {"General"})
+        unknown = set(wanted) - PERMISSIONS
+        if unknown:
+            raise TwinConfigError(
+                f"unknown permission(s) {sorted(unknown)}; allowed: {sorted(PERMISSIONS)}"
+            )
+        if not user.is_master and not set(wanted) <= SUB_ACCOUNT_PERMISSIONS:
+            refused = sorted(set(wanted) - SUB_ACCOUNT_PERMISSIONS)
+            raise TwinConfigError(f"a sub-account key cannot carry {refused}")
+        if version not in (1, 2, 3):
+            raise TwinConfigError("key version must be 1, 2 or 3")
+        key = ApiKey(
+            api_key=secrets.token_hex(12),
+            secret=str(uuid.uuid4()),
+            passphrase=passphrase or secrets.token_urlsafe(12),
+            uid=user.uid,
+            name=name,
+            version=version,
+            permissions=wanted,
+            ip_whitelist=list(ip_whitelist),
+            remark=remark,
+            created_at=self.now_ms(),
+        )
+        self.state.keys[key.api_key] = key
+        return key
+
+    def user_of(self, key: ApiKey) -> User:
+        return self.state.users[key.uid]
+
+    # -- balances ---------------------------------------------------------------------
+
+    def set_balance(self, user: User, currency: str, amount: Decimal, account: str) -> None:
+        if account not in ACCOUNT_TYPES:
+            raise TwinConfigError(f"account type {account!r} is not one of {ACCOUNT_TYPES}")
+        if amount < 0:
+            raise TwinConfigError("a balance cannot be negative")
+        balance = user.balance(account, currency)
+        if amount < balance.holds:
+            raise TwinConfigError("a balance cannot drop below what open orders hold")
+        balance.balance = amount
+
+    def move(
+        self, source: Balance, target: Balance, amount: Decimal
+    ) -> None:
+        """Move available funds between two balances; refuses to overdraw."""
+        if amount <= 0:
+            raise errors.bad_parameter("amount must be positive")
+        if source.available < amount:
+            raise errors.insufficient_balance()
+        source.balance -= amount
+        target.balance += amount
+
+    # -- markets ----------------------------------------------------------------------
+
+    def add_symbol(self, spec: SymbolSpec) -> None:
+        source = build_price_source(spec.source, self.state.anchor_ms, self.base_dir)
+        self.state.symbols[spec.symbol] = spec
+        self._sources[spec.symbol] = source
+
+    def symbol(self, symbol: str) -> SymbolSpec:
+        spec = self.state.symbols.get(symbol)
+        if spec is None:
+            raise errors.unknown_symbol()
+        return spec
+
+    def source(self, symbol: str) -> PriceSource:
+        source = self._sources.get(symbol)
+        if source is None:
+            spec = self.symbol(symbol)
+            source = build_price_source(spec.source, self.state.anchor_ms, self.base_dir)
+            self._sources[symbol] = source
+        return source
+
+    def quote(self, symbol: str, at_ms: int | None = None) -> tuple[Decimal, Decimal, Decimal]:
+        """(bid, ask, last) around the price path, on the symbol's price grid."""
+        spec = self.symbol(symbol)
+        mid = Decimal(repr(self.source(symbol).price_at(self.now_ms() if at_ms is None else at_ms)))
+        return self.quote_around(spec, mid)
+
+    @staticmethod
+    def quote_around(spec: SymbolSpec, mid: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        tick = spec.price_increment
+        half = mid * spec.spread / 2
+        bid = ((mid - half) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+        ask = ((mid + half) / tick).to_integral_value(rounding="ROUND_CEILING") * tick
+        if ask <= bid:
+            ask = bid + tick
+        last = (mid / tick).to_integral_value(rounding="ROUND_HALF_EVEN") * tick
+        return max(bid, tick), ask, max(last, tick)
+
+    # -- fund movements ---------------------------------------------------------------
+
+    def record_movement(
+        self,
+        kind: str,
+        key: ApiKey | None,
+        accepted: bool,
+        code: str,
+        request: dict[str, object],
+        reason: str = "",
+        api_key: str = "",
+    ) -> MoneyMovement:
+        movement = MoneyMovement.model_validate(
+            {
+                "id": self.next_id(),
+                "kind": kind,
+                "api_key": key.api_key if key else api_key,
+                "uid": key.uid if key else None,
+                "accepted": accepted,
+                "code": code,
+                "reason": reason,
+                "request": request,
+                "created_at": self.now_ms(),
+            }
+        )
+        self.state.movements.append(movement)
+        return movement
+
+    def record_auth_refusal(
+        self, method: str, path: str, api_key: str, code: str, ip: str
+    ) -> None:
+        self.state.auth_refusals.append(
+            AuthRefusal(
+                method=method,
+                path=path,
+                api_key=api_key,
+                code=code,
+                ip=ip,
+                created_at=self.now_ms(),
+            )
+        )
+
+    # -- client order ids -------------------------------------------------------------
+
+    def order_id_for_client_oid(self, uid: str, client_oid: str) -> str | None:
+        return self._client_oids.get((uid, client_oid))
+
+    def remember_client_oid(self, uid: str, client_oid: str, order_id: str) -> None:
+        self._client_oids[(uid, client_oid)] = order_id
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the state atomically, so a crash mid-write never leaves half a snapshot."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(self.state.model_dump_json())
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path, base_dir: Path | None = None) -> Twin:
+        try:
+            state = ExchangeState.model_validate_json(path.read_text())
+        except (OSError, ValueError) as error:
+            raise TwinConfigError(f"cannot load snapshot {path}: {error}") from None
+        twin = cls(state, base_dir)
+        for symbol in state.symbols:
+            twin.source(symbol)
+        return twin

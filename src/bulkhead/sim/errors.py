@@ -1,0 +1,105 @@
+"""KuCoin's error envelope, so every refusal reaches ccxt exactly as the real exchange sends it.
+
+ccxt maps errors by exact ``msg``, then exact ``code``, then substrings; the twin therefore
+always answers with a KuCoin code and message and never lets a traceback out.
+"""
+
+from __future__ import annotations
+
+
+class KucoinError(Exception):
+    """A refusal the twin answers with KuCoin's envelope ``{"code", "msg"}``.
+
+    Raised anywhere below a route handler; the HTTP layer turns it into the response, and
+    state is never touched after a raise (handlers validate before they mutate).
+    """
+
+    def __init__(self, code: str, msg: str, http_status: int = 200) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.http_status = http_status
+
+
+def missing_header(name: str) -> KucoinError:
+    return KucoinError("400001", f"Please check the header of your request for {name}", 401)
+
+
+def invalid_timestamp() -> KucoinError:
+    return KucoinError("400002", "Invalid KC-API-TIMESTAMP", 401)
+
+
+def unknown_key() -> KucoinError:
+    return KucoinError("400003", "KC-API-KEY not exists", 401)
+
+
+def wrong_passphrase() -> KucoinError:
+    return KucoinError("400004", "Invalid KC-API-PASSPHRASE", 401)
+
+
+def bad_signature() -> KucoinError:
+    return KucoinError("400005", "Signature verification failed", 401)
+
+
+def ip_refused(ip: str) -> KucoinError:
+    return KucoinError("400006", f"Invalid request ip, the current clientIp is:{ip}", 401)
+
+
+def no_permission() -> KucoinError:
+    return KucoinError("400007", "Access denied, require more permission.", 403)
+
+
+def insufficient_balance() -> KucoinError:
+    return KucoinError("200004", "Balance insufficient!")
+
+
+def too_many_requests() -> KucoinError:
+    return KucoinError("429000", "Too Many Requests", 429)
+
+
+def bad_parameter(msg: str) -> KucoinError:
+    return KucoinError("400100", msg, 400)
+
+
+def order_not_found() -> KucoinError:
+    return KucoinError("400100", "order_not_exist_or_not_allow_to_cancel", 400)
+
+
+def not_found() -> KucoinError:
+    return KucoinError("404000", "Not Found", 404)
+
+
+def user_frozen() -> KucoinError:
+    return KucoinError("411100", "User is frozen")
+
+
+def order_forbidden(msg: str = "Forbidden to place an order") -> KucoinError:
+    return KucoinError("400200", msg)
+
+
+def unknown_symbol() -> KucoinError:
+    return KucoinError("400600", "symbol not exists")
+
+
+def internal_error() -> KucoinError:
+    return KucoinError("500000", "Internal Server Error.", 500)
+
+
+def size_below_minimum() -> KucoinError:
+    return KucoinError("400100", "Order size below the minimum requirement.")
+
+
+def size_increment_invalid() -> KucoinError:
+    return KucoinError("400100", "Order size increment invalid.")
+
+
+def price_increment_invalid() -> KucoinError:
+    return KucoinError("400100", "Price increment invalid.")
+
+
+def funds_below_minimum() -> KucoinError:
+    return KucoinError("400100", "Order funds below the minimum requirement.")
+
+
+def duplicate_client_oid() -> KucoinError:
+    return KucoinError("126044", "clientOid duplicate")

@@ -1,0 +1,112 @@
+"""A small ASGI layer: requests, routes and KuCoin-shaped JSON responses.
+
+The twin serves a fleet of bots plus tests from one process, so it skips framework
+machinery (dependency injection, response models) that would cost more than the
+handlers themselves, and it owns its error path so that nothing but KuCoin's envelope
+ever leaves it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+import orjson
+
+from bulkhead.sim import errors
+
+RouteKind = Literal["public", "private", "admin"]
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    raw_path: str
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+    client_ip: str
+    query: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def path_and_query(self) -> str:
+        """What the client signed: the raw path plus the raw query, exactly as sent."""
+        return f"{self.raw_path}?{self.raw_query}" if self.raw_query else self.raw_path
+
+    @property
+    def body_text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object; a malformed or non-object body is KuCoin's 400100."""
+        if not self.body:
+            return {}
+        try:
+            parsed = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            raise errors.bad_parameter("Invalid JSON body") from None
+        if not isinstance(parsed, dict):
+            raise errors.bad_parameter("JSON body must be an object")
+        return parsed
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+    kind: RouteKind
+    #: the KuCoin permission a key needs for this route (private routes only)
+    permission: str | None = None
+    #: request weight against the rate-limit quota
+    weight: int = 1
+
+
+class Router:
+    """Exact paths in a dict, parameterised ones as compiled patterns tried in order."""
+
+    def __init__(self) -> None:
+        self._exact: dict[tuple[str, str], Route] = {}
+        self._patterns: list[tuple[str, re.Pattern[str], Route]] = []
+
+    def add(self, route: Route) -> None:
+        if "{" not in route.pattern:
+            self._exact[(route.method, route.pattern)] = route
+            return
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.pattern)
+        self._patterns.append((route.method, re.compile(f"^{regex}$"), route))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route, {}
+        for route_method, regex, candidate in self._patterns:
+            if route_method != method:
+                continue
+            found = regex.match(path)
+            if found:
+                return candidate, found.groupdict()
+        return None
+
+    def routes(self) -> list[Route]:
+        return [*self._exact.values(), *(route for _, _, route in self._patterns)]
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    return dict(parse_qsl(raw_query, keep_blank_values=True))
+
+
+def success_body(data: Any) -> bytes:
+    return orjson.dumps({"code": "200000", "data": data}, default=str)
+
+
+def error_body(error: errors.KucoinError) -> bytes:
+    return orjson.dumps({"code": error.code, "msg": error.msg})

@@ -1,0 +1,322 @@
+"""Order placement and matching against the price path.
+
+There are no other traders in the twin: the "book" is the symbol's price path plus a
+spread. Marketable orders take at the bid/ask of the moment; resting limit orders fill as
+makers at their own price once the path crosses it; stop orders trigger when the path
+touches their stop price. Matching is lazy (run before each private request and on a
+short timer) and exact, because the price source reports the true extremes of its path
+between two instants.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bulkhead.sim import errors
+from bulkhead.sim.engine import Twin
+from bulkhead.sim.models import Fill, Order, SymbolSpec, User
+
+#: A market stop-buy by size holds this much above its stop price, since it fills later.
+STOP_BUY_HOLD_BUFFER = Decimal("1.05")
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    try:
+        parsed = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise errors.bad_parameter(f"{field} is not a number") from None
+    if not parsed.is_finite() or parsed <= 0:
+        raise errors.bad_parameter(f"{field} must be positive")
+    return parsed
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    return (value % step) == 0
+
+
+def _check_size(spec: SymbolSpec, size: Decimal) -> None:
+    if size < spec.base_min_size:
+        raise errors.size_below_minimum()
+    if not _on_grid(size, spec.base_increment):
+        raise errors.size_increment_invalid()
+    if size > spec.base_max_size:
+        raise errors.bad_parameter("Order size above the maximum requirement.")
+
+
+def _check_price(spec: SymbolSpec, price: Decimal) -> None:
+    if not _on_grid(price, spec.price_increment):
+        raise errors.price_increment_invalid()
+
+
+def _insufficient(hf: bool) -> errors.KucoinError:
+    return errors.KucoinError("126013", "Balance insufficient!") if hf else (
+        errors.insufficient_balance()
+    )
+
+
+def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Order:
+    """Validate a new order completely, then (and only then) hold funds and match it."""
+    if twin.state.status != "open":
+        raise errors.order_forbidden(f"Exchange is in {twin.state.status} mode")
+    symbol = str(body.get("symbol", ""))
+    if not symbol:
+        raise errors.bad_parameter("symbol is required")
+    spec = twin.symbol(symbol)
+    if not spec.enable_trading:
+        raise errors.order_forbidden("Trading is disabled for this symbol")
+    side = body.get("side")
+    if side not in ("buy", "sell"):
+        raise errors.bad_parameter("side must be buy or sell")
+    order_type = body.get("type", "limit")
+    if order_type not in ("limit", "market"):
+        raise errors.bad_parameter("type must be limit or market")
+    client_oid = str(body.get("clientOid") or twin.next_id())
+    if twin.order_id_for_client_oid(user.uid, client_oid) is not None:
+        raise errors.duplicate_client_oid()
+    tif = str(body.get("timeInForce") or "GTC")
+    if tif not in ("GTC", "GTT", "IOC", "FOK"):
+        raise errors.bad_parameter("timeInForce must be GTC, GTT, IOC or FOK")
+    stop = str(body.get("stop") or "")
+    stop_price = Decimal(0)
+    if body.get("stopPrice") not in (None, ""):
+        stop_price = _decimal(body["stopPrice"], "stopPrice")
+        _check_price(spec, stop_price)
+        if not stop:
+            # KuCoin infers the direction from where the stop sits against the market.
+            last = twin.quote(symbol)[2]
+            stop = "loss" if stop_price <= last else "entry"
+    if stop not in ("", "loss", "entry"):
+        raise errors.bad_parameter("stop must be loss or entry")
+    if stop and stop_price == 0:
+        raise errors.bad_parameter("stopPrice is required for a stop order")
+
+    price = size = funds = Decimal(0)
+    if order_type == "limit":
+        price = _decimal(body.get("price"), "price")
+        size = _decimal(body.get("size"), "size")
+        _check_price(spec, price)
+        _check_size(spec, size)
+        if price * size < spec.min_funds:
+            raise errors.funds_below_minimum()
+    elif body.get("size") not in (None, ""):
+        size = _decimal(body["size"], "size")
+        _check_size(spec, size)
+    elif body.get("funds") not in (None, ""):
+        if side == "sell":
+            raise errors.bad_parameter("a market sell takes size, not funds")
+        funds = _decimal(body["funds"], "funds")
+        if funds < spec.quote_min_size or funds < spec.min_funds:
+            raise errors.funds_below_minimum()
+        if not _on_grid(funds, spec.quote_increment):
+            raise errors.bad_parameter("Order funds increment invalid.")
+    else:
+        raise errors.bad_parameter("a market order needs size or funds")
+
+    now = twin.now_ms()
+    order = Order(
+        id=twin.next_id(),
+        uid=user.uid,
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        price=price,
+        size=size,
+        funds=funds,
+        fee_currency=spec.quote,
+        time_in_force=tif,  # type: ignore[arg-type]
+        post_only=bool(body.get("postOnly", False)),
+        stop=stop,  # type: ignore[arg-type]
+        stop_price=stop_price,
+        client_oid=client_oid,
+        remark=str(body.get("remark") or ""),
+        tags=str(body.get("tags") or ""),
+        hf=hf,
+        created_at=now,
+        updated_at=now,
+        checked_until=now,
+    )
+    _hold_funds(twin, user, spec, order)
+    twin.state.orders[order.id] = order
+    twin.remember_client_oid(user.uid, client_oid, order.id)
+    if stop:
+        twin.active_order_ids.append(order.id)
+    else:
+        _execute_new(twin, user, spec, order)
+    return order
+
+
+def _hold_funds(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
+    """Freeze what the order may spend; refuse (changing nothing) when it is not there."""
+    fee_rate = max(spec.taker_fee_rate, spec.maker_fee_rate)
+    if order.side == "sell":
+        currency, amount = spec.base, order.size
+    elif order.type == "limit":
+        currency, amount = spec.quote, order.price * order.size * (1 + fee_rate)
+    elif order.funds:
+        currency, amount = spec.quote, order.funds * (1 + fee_rate)
+    else:
+        reference = order.stop_price * STOP_BUY_HOLD_BUFFER if order.stop else (
+            twin.quote(order.symbol)[1]
+        )
+        currency, amount = spec.quote, reference * order.size * (1 + fee_rate)
+    balance = user.balance(user.trade_account, currency)
+    if balance.available < amount:
+        raise _insufficient(order.hf)
+    balance.holds += amount
+    order.hold_currency = currency
+    order.hold_amount = amount
+
+
+def _release_hold(user: User, order: Order) -> None:
+    if order.hold_amount:
+        balance = user.balance(user.trade_account, order.hold_currency)
+        balance.holds -= min(order.hold_amount, balance.holds)
+        order.hold_amount = Decimal(0)
+
+
+def _close(twin: Twin, user: User, order: Order, *, cancelled: bool) -> None:
+    _release_hold(user, order)
+    order.is_active = False
+    order.cancel_exist = cancelled
+    order.updated_at = twin.now_ms()
+    if order.id in twin.active_order_ids:
+        twin.active_order_ids.remove(order.id)
+
+
+def _execute_new(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
+    """Run a fresh (or just triggered) order against the market of this instant."""
+    bid, ask, _ = twin.quote(order.symbol)
+    if order.type == "market":
+        _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+        return
+    marketable = order.price >= ask if order.side == "buy" else order.price <= bid
+    if marketable:
+        if order.post_only:
+            _close(twin, user, order, cancelled=True)
+            return
+        _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+        return
+    if order.time_in_force in ("IOC", "FOK"):
+        _close(twin, user, order, cancelled=True)
+        return
+    if order.id not in twin.active_order_ids:
+        twin.active_order_ids.append(order.id)
+
+
+def _take(twin: Twin, user: User, spec: SymbolSpec, order: Order, price: Decimal) -> None:
+    size = order.size
+    if order.type == "market" and order.funds:
+        size = (order.funds / price // spec.base_increment) * spec.base_increment
+        if size < spec.base_min_size:
+            _close(twin, user, order, cancelled=True)
+            return
+    _fill(twin, user, spec, order, price, size, "taker")
+
+
+def _fill(
+    twin: Twin,
+    user: User,
+    spec: SymbolSpec,
+    order: Order,
+    price: Decimal,
+    size: Decimal,
+    liquidity: str,
+) -> None:
+    """Book one fill in full: balances, fee, fill record, and the order's totals."""
+    rate = spec.taker_fee_rate if liquidity == "taker" else spec.maker_fee_rate
+    funds = price * size
+    fee = funds * rate
+    _release_hold(user, order)
+    account = user.trade_account
+    base = user.balance(account, spec.base)
+    quote = user.balance(account, spec.quote)
+    if order.side == "buy":
+        if quote.available < funds + fee:
+            _close(twin, user, order, cancelled=True)
+            return
+        quote.balance -= funds + fee
+        base.balance += size
+    else:
+        if base.available < size:
+            _close(twin, user, order, cancelled=True)
+            return
+        base.balance -= size
+        quote.balance += funds - fee
+    now = twin.now_ms()
+    twin.state.fills.append(
+        Fill(
+            trade_id=twin.next_id(),
+            order_id=order.id,
+            counter_order_id=twin.next_id(),
+            uid=user.uid,
+            symbol=order.symbol,
+            side=order.side,
+            liquidity=liquidity,  # type: ignore[arg-type]
+            price=price,
+            size=size,
+            funds=funds,
+            fee=fee,
+            fee_rate=rate,
+            fee_currency=spec.quote,
+            stop=order.stop,
+            type=order.type,
+            hf=order.hf,
+            created_at=now,
+        )
+    )
+    order.deal_size += size
+    order.deal_funds += funds
+    order.fee += fee
+    _close(twin, user, order, cancelled=False)
+
+
+def cancel_order(twin: Twin, user: User, order: Order) -> None:
+    if twin.state.status == "close":
+        raise errors.order_forbidden("Exchange is closed")
+    if not order.is_active:
+        raise errors.order_not_found()
+    _close(twin, user, order, cancelled=True)
+
+
+def advance(twin: Twin) -> None:
+    """Bring every working order up to the present: trigger stops, fill crossed limits."""
+    if not twin.active_order_ids:
+        return
+    now = twin.now_ms()
+    for order_id in list(twin.active_order_ids):
+        order = twin.state.orders[order_id]
+        if order.checked_until >= now:
+            continue
+        _advance_order(twin, order, now)
+
+
+def _advance_order(twin: Twin, order: Order, now: int) -> None:
+    spec = twin.state.symbols[order.symbol]
+    user = twin.state.users[order.uid]
+    source = twin.source(order.symbol)
+    low, high = (Decimal(repr(x)) for x in source.extremes(order.checked_until, now))
+    if order.stop and not order.stop_triggered:
+        touched = low <= order.stop_price if order.stop == "loss" else high >= order.stop_price
+        if not touched:
+            order.checked_until = now
+            return
+        order.stop_triggered = True
+        order.updated_at = now
+        if order.type == "market":
+            start = Decimal(repr(source.price_at(order.checked_until)))
+            # A gap through the stop fills at the first price past it, not at the stop.
+            crossed_at = min(start, order.stop_price) if order.stop == "loss" else max(
+                start, order.stop_price
+            )
+            bid, ask, _ = twin.quote_around(spec, crossed_at)
+            _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+            return
+    half_spread = spec.spread / 2
+    if order.side == "buy":
+        crossed = low * (1 + half_spread) <= order.price
+    else:
+        crossed = high * (1 - half_spread) >= order.price
+    order.checked_until = now
+    if crossed:
+        _fill(twin, user, spec, order, order.price, order.size, "maker")

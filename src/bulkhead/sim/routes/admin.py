@@ -1,0 +1,208 @@
+"""The twin's own control surface under ``/sim/v1/``: set up, inject faults, read state.
+
+Loopback only (and behind a bearer token when one is configured), because it can mint
+keys and money. Secrets are shown once, in the answer that creates a key, and never in
+the state dump.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from bulkhead.sim import errors
+from bulkhead.sim.engine import TwinConfigError
+from bulkhead.sim.http import Route
+from bulkhead.sim.models import ACCOUNT_TYPES, FaultSpec
+from bulkhead.sim.prices import PriceSourceSpec, build_price_source
+from bulkhead.sim.routes.context import Call
+from bulkhead.sim.scenario import ScenarioSymbol, credentials, symbol_spec
+
+_source_adapter: TypeAdapter[Any] = TypeAdapter(PriceSourceSpec)
+
+
+def _invalid(error: Exception) -> errors.KucoinError:
+    if isinstance(error, ValidationError):
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+        )
+        return errors.bad_parameter(detail)
+    return errors.bad_parameter(str(error))
+
+
+def state(call: Call) -> dict[str, Any]:
+    dump = call.twin.state.model_dump(mode="json")
+    for key in dump["keys"].values():
+        key["secret"] = "***"
+        key["passphrase"] = "***"
+    for user in dump["users"].values():
+        for per_currency in user["accounts"].values():
+            for balance in per_currency.values():
+                balance["available"] = str(Decimal(balance["balance"]) - Decimal(balance["holds"]))
+    dump["market_time_ms"] = call.twin.now_ms()
+    return dump
+
+
+def create_user(call: Call) -> dict[str, Any]:
+    body = call.request.json()
+    try:
+        user = call.twin.create_user(
+            str(body.get("name", "")), master=bool(body.get("master", False)),
+            mode=body.get("mode", "classic"),
+        )
+    except TwinConfigError as error:
+        raise _invalid(error) from None
+    return {"uid": user.uid, "name": user.name, "is_master": user.is_master, "mode": user.mode}
+
+
+def create_key(call: Call) -> dict[str, Any]:
+    body = call.request.json()
+    try:
+        user = call.twin.user_by_name(str(body.get("user", "")))
+        key = call.twin.create_key(
+            user,
+            body.get("permissions", ["General", "Spot"]),
+            ip_whitelist=body.get("ip_whitelist", []),
+            passphrase=body.get("passphrase"),
+            name=str(body.get("name", "")),
+            version=int(body.get("version", 2)),
+        )
+    except (TwinConfigError, TypeError, ValueError) as error:
+        raise _invalid(error) from None
+    return credentials(call.twin, [key])[0]
+
+
+def set_balance(call: Call) -> dict[str, str]:
+    body = call.request.json()
+    account = str(body.get("account", "trade"))
+    if account not in ACCOUNT_TYPES:
+        raise errors.bad_parameter(f"account must be one of {ACCOUNT_TYPES}")
+    try:
+        user = call.twin.user_by_name(str(body.get("user", "")))
+        amount = Decimal(str(body.get("amount")))
+        call.twin.set_balance(user, str(body.get("currency", "")), amount, account)
+    except (TwinConfigError, ArithmeticError) as error:
+        raise _invalid(error) from None
+    return {"user": user.name, "account": account, "balance": str(amount)}
+
+
+def add_symbol(call: Call) -> dict[str, str]:
+    try:
+        entry = ScenarioSymbol.model_validate(call.request.json())
+        call.twin.add_symbol(symbol_spec(call.twin, entry))
+    except (ValidationError, ValueError) as error:
+        raise _invalid(error) from None
+    return {"symbol": entry.symbol}
+
+
+def set_source(call: Call) -> dict[str, str]:
+    spec = call.twin.symbol(call.request.params["symbol"])
+    try:
+        source = _source_adapter.validate_python(call.request.json())
+        build_price_source(source, call.twin.state.anchor_ms, call.twin.base_dir)
+    except (ValidationError, ValueError) as error:
+        raise _invalid(error) from None
+    updated = spec.model_copy(update={"source": source})
+    call.twin.add_symbol(updated)
+    return {"symbol": spec.symbol}
+
+
+def set_fees(call: Call) -> dict[str, str]:
+    spec = call.twin.symbol(call.request.params["symbol"])
+    body = call.request.json()
+    try:
+        taker = Decimal(str(body.get("taker", spec.taker_fee_rate)))
+        maker = Decimal(str(body.get("maker", spec.maker_fee_rate)))
+    except ArithmeticError as error:
+        raise _invalid(error) from None
+    if not (0 <= taker < 1 and 0 <= maker < 1):
+        raise errors.bad_parameter("fee rates must lie in [0, 1)")
+    spec.taker_fee_rate, spec.maker_fee_rate = taker, maker
+    return {"symbol": spec.symbol, "taker": str(taker), "maker": str(maker)}
+
+
+def add_fault(call: Call) -> dict[str, int]:
+    try:
+        fault = FaultSpec.model_validate(call.request.json())
+    except ValidationError as error:
+        raise _invalid(error) from None
+    call.twin.state.faults.append(fault)
+    return {"faults": len(call.twin.state.faults)}
+
+
+def clear_faults(call: Call) -> dict[str, int]:
+    cleared = len(call.twin.state.faults)
+    call.twin.state.faults.clear()
+    return {"cleared": cleared}
+
+
+def set_status(call: Call) -> dict[str, str]:
+    status = call.request.json().get("status")
+    if status not in ("open", "close", "cancelonly"):
+        raise errors.bad_parameter("status must be open, close or cancelonly")
+    call.twin.state.status = status
+    return {"status": status}
+
+
+def set_user_flags(call: Call) -> dict[str, Any]:
+    body = call.request.json()
+    try:
+        user = call.twin.user_by_name(call.request.params["name"])
+    except TwinConfigError as error:
+        raise _invalid(error) from None
+    if "frozen" in body:
+        user.frozen = bool(body["frozen"])
+    if "mode" in body:
+        if body["mode"] not in ("classic", "hf"):
+            raise errors.bad_parameter("mode must be classic or hf")
+        user.mode = body["mode"]
+    return {"name": user.name, "frozen": user.frozen, "mode": user.mode}
+
+
+def set_rate_limit(call: Call) -> dict[str, int | None]:
+    quota = call.request.json().get("quota")
+    if quota is not None and (not isinstance(quota, int) or quota <= 0):
+        raise errors.bad_parameter("quota must be a positive integer or null")
+    call.twin.state.rate_limit_quota = quota
+    return {"quota": quota}
+
+
+def advance_clock(call: Call) -> dict[str, int]:
+    try:
+        call.twin.advance_clock(float(call.request.json().get("seconds", 0)))
+    except (TwinConfigError, TypeError, ValueError) as error:
+        raise _invalid(error) from None
+    return {"market_time_ms": call.twin.now_ms()}
+
+
+def snapshot(call: Call) -> dict[str, str]:
+    raw = call.request.json().get("path")
+    if not raw:
+        raise errors.bad_parameter("path is required")
+    path = Path(str(raw))
+    try:
+        call.twin.save(path)
+    except OSError as error:
+        raise _invalid(error) from None
+    return {"path": str(path)}
+
+
+ROUTES = [
+    Route("GET", "/sim/v1/state", state, "admin"),
+    Route("POST", "/sim/v1/users", create_user, "admin"),
+    Route("PATCH", "/sim/v1/users/{name}", set_user_flags, "admin"),
+    Route("POST", "/sim/v1/keys", create_key, "admin"),
+    Route("POST", "/sim/v1/balances", set_balance, "admin"),
+    Route("POST", "/sim/v1/symbols", add_symbol, "admin"),
+    Route("PUT", "/sim/v1/symbols/{symbol}/source", set_source, "admin"),
+    Route("PUT", "/sim/v1/symbols/{symbol}/fees", set_fees, "admin"),
+    Route("POST", "/sim/v1/faults", add_fault, "admin"),
+    Route("DELETE", "/sim/v1/faults", clear_faults, "admin"),
+    Route("PUT", "/sim/v1/status", set_status, "admin"),
+    Route("PUT", "/sim/v1/rate-limit", set_rate_limit, "admin"),
+    Route("POST", "/sim/v1/clock/advance", advance_clock, "admin"),
+    Route("POST", "/sim/v1/snapshot", snapshot, "admin"),
+]

@@ -1,0 +1,107 @@
+"""Build a twin from a scenario or snapshot and serve it with uvicorn.
+
+Also offers ``TwinServer``, a twin on a background thread, which tests and the demo use
+to run a real HTTP twin inside their own process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from bulkhead.sim.app import TwinApp
+from bulkhead.sim.engine import Twin
+from bulkhead.sim.scenario import apply_scenario, credentials, load_scenario, write_credentials
+
+
+@dataclass(frozen=True)
+class Prepared:
+    twin: Twin
+    credentials: list[dict[str, object]]
+    credentials_path: Path | None
+
+
+def prepare(
+    scenario_path: Path | None,
+    *,
+    state_path: Path | None = None,
+    credentials_out: Path | None = None,
+) -> Prepared:
+    """A twin from its saved state when there is one, else fresh from the scenario.
+
+    Restarting on a snapshot keeps balances, keys and orders; the scenario is only the
+    first-boot recipe, so its credentials file is written only then.
+    """
+    if state_path is not None and state_path.exists():
+        return Prepared(Twin.load(state_path, base_dir=_base_dir(scenario_path)), [], None)
+    twin = Twin.empty(base_dir=_base_dir(scenario_path))
+    creds: list[dict[str, object]] = []
+    target = credentials_out
+    if scenario_path is not None:
+        scenario = load_scenario(scenario_path)
+        keys = apply_scenario(twin, scenario)
+        creds = credentials(twin, keys)
+        if target is None and scenario.credentials_out:
+            target = scenario_path.parent / scenario.credentials_out
+    if target is not None:
+        write_credentials(target, creds)
+    return Prepared(twin, creds, target)
+
+
+def _base_dir(scenario_path: Path | None) -> Path:
+    return scenario_path.parent.resolve() if scenario_path else Path.cwd()
+
+
+def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+        http="httptools",
+        loop="uvloop",
+        timeout_keep_alive=30,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TwinServer:
+    """A real HTTP twin on a background thread: ``with TwinServer(twin) as server: ...``."""
+
+    def __init__(self, twin: Twin, port: int | None = None, **app_options: object) -> None:
+        self.twin = twin
+        self.port = port or free_port()
+        self.app = TwinApp(twin, **app_options)  # type: ignore[arg-type]
+        self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port))
+        self._thread = threading.Thread(target=self._server.run, name="twin", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> TwinServer:
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the twin did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
