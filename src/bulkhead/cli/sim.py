@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +14,10 @@ import uvicorn
 from bulkhead.sim.app import TwinApp
 from bulkhead.sim.engine import TwinConfigError
 from bulkhead.sim.prices import INTERVALS
-from bulkhead.sim.server import prepare, uvicorn_config
+from bulkhead.sim.server import TwinServer, prepare, uvicorn_config
+from bulkhead.sim.tour import run_tour
 
-ADMIN_TOKEN_ENV = "BULKHEAD_SIM_ADMIN_TOKEN"
+ADMIN_TOKEN_ENV = "BULKHEAD_SIM_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a token
 
 
 def build_app() -> typer.Typer:
@@ -35,13 +38,17 @@ def build_app() -> typer.Typer:
         ] = "127.0.0.1",
         state: Annotated[
             Path | None,
-            typer.Option(help="Snapshot file: loaded at start if present, saved every few "
-                         "seconds and at shutdown, so a restart keeps balances and orders."),
+            typer.Option(
+                help="Snapshot file: loaded at start if present, saved every few "
+                "seconds and at shutdown, so a restart keeps balances and orders."
+            ),
         ] = None,
         credentials_out: Annotated[
             Path | None,
-            typer.Option(help="Where to write created API credentials (JSON, mode 0600); "
-                         "overrides the scenario's credentials_out."),
+            typer.Option(
+                help="Where to write created API credentials (JSON, mode 0600); "
+                "overrides the scenario's credentials_out."
+            ),
         ] = None,
         verbose: Annotated[bool, typer.Option(help="Log every request.")] = False,
     ) -> None:
@@ -66,6 +73,37 @@ def build_app() -> typer.Typer:
             typer.echo(f"  state:   {state}")
         typer.echo("Ctrl-C stops it.")
         uvicorn.Server(uvicorn_config(app_, host, port, quiet=not verbose)).run()
+
+    @app.command()
+    def demo(
+        scenario: Annotated[
+            Path, typer.Option(help="Scenario to start the twin from.")
+        ] = Path("examples/sim.yaml"),
+        port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 0,
+        wait: Annotated[
+            bool, typer.Option(help="Keep the twin serving after the tour until Ctrl-C.")
+        ] = True,
+    ) -> None:
+        """Start a twin and tour it with the real ccxt client: trade, then try to move money."""
+        with tempfile.TemporaryDirectory(prefix="bulkhead-demo-") as scratch:
+            credentials_path = Path(scratch) / "credentials.json"
+            try:
+                prepared = prepare(scenario, credentials_out=credentials_path)
+            except (TwinConfigError, ValueError) as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(2) from None
+            with TwinServer(prepared.twin, port=port or None) as server:
+                typer.echo(f"KuCoin twin running on {server.url} (scenario {scenario})")
+                run_tour(prepared.twin, server.url, prepared.credentials, typer.echo)
+                if not wait:
+                    return
+                typer.echo(f"The twin keeps serving on {server.url}; credentials in "
+                           f"{credentials_path}. Ctrl-C stops it.")
+                try:
+                    while True:
+                        time.sleep(1)
+                except KeyboardInterrupt:
+                    typer.echo("stopped")
 
     @app.command()
     def intervals() -> None:

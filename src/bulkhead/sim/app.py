@@ -234,8 +234,13 @@ class TwinApp:
             )
             if movement_kind:
                 twin.record_movement(
-                    movement_kind, call.key, False, error.code, _safe_body(request),
-                    reason=error.msg, api_key=given_key,
+                    movement_kind,
+                    call.key,
+                    False,
+                    error.code,
+                    _safe_body(request),
+                    reason=error.msg,
+                    api_key=given_key,
                 )
             raise
         return self._spend_quota(key.api_key, route.weight)
@@ -263,9 +268,16 @@ class TwinApp:
 
     def _admin(self, route: Route, request: Request) -> Response:
         if not _is_loopback(request.client_ip):
-            return Response(403, error_body(errors.KucoinError("403000", "admin API is loopback only", 403)))
-        if self.admin_token and request.headers.get("authorization") != f"Bearer {self.admin_token}":
-            return Response(401, error_body(errors.KucoinError("401000", "admin token required", 401)))
+            return Response(
+                403, error_body(errors.KucoinError("403000", "admin API is loopback only", 403))
+            )
+        if (
+            self.admin_token
+            and request.headers.get("authorization") != f"Bearer {self.admin_token}"
+        ):
+            return Response(
+                401, error_body(errors.KucoinError("401000", "admin token required", 401))
+            )
         try:
             data = route.handler(Call(self.twin, request))
         except errors.KucoinError as error:
@@ -276,7 +288,9 @@ class TwinApp:
         return Response(200, success_body(data))
 
     @staticmethod
-    def _error(error: errors.KucoinError, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    def _error(
+        error: errors.KucoinError, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> Response:
         if isinstance(error, _RateLimited):
             headers = error.headers
         return Response(error.http_status, error_body(error), headers or [])

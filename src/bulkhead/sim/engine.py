@@ -95,9 +95,7 @@ class Twin:
                 return user
         raise TwinConfigError(f"no user named {name!r}")
 
-    def create_user(
-        self, name: str, *, master: bool = False, mode: UserMode = "classic"
-    ) -> User:
+    def create_user(self, name: str, *, master: bool = False, mode: UserMode = "classic") -> User:
         if not name or any(user.name == name for user in self.state.users.values()):
             raise TwinConfigError(f"user name {name!r} is empty or taken")
         parent = None
@@ -175,9 +173,7 @@ class Twin:
             raise TwinConfigError("a balance cannot drop below what open orders hold")
         balance.balance = amount
 
-    def move(
-        self, source: Balance, target: Balance, amount: Decimal
-    ) -> None:
+    def move(self, source: Balance, target: Balance, amount: Decimal) -> None:
         """Move available funds between two balances; refuses to overdraw."""
         if amount <= 0:
             raise errors.bad_parameter("amount must be positive")
@@ -252,9 +248,7 @@ class Twin:
         self.state.movements.append(movement)
         return movement
 
-    def record_auth_refusal(
-        self, method: str, path: str, api_key: str, code: str, ip: str
-    ) -> None:
+    def record_auth_refusal(self, method: str, path: str, api_key: str, code: str, ip: str) -> None:
         self.state.auth_refusals.append(
             AuthRefusal(
                 method=method,

@@ -50,8 +50,10 @@ def _check_price(spec: SymbolSpec, price: Decimal) -> None:
 
 
 def _insufficient(hf: bool) -> errors.KucoinError:
-    return errors.KucoinError("126013", "Balance insufficient!") if hf else (
-        errors.insufficient_balance()
+    return (
+        errors.KucoinError("126013", "Balance insufficient!")
+        if hf
+        else (errors.insufficient_balance())
     )
 
 
@@ -124,9 +126,9 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         size=size,
         funds=funds,
         fee_currency=spec.quote,
-        time_in_force=tif,  # type: ignore[arg-type]
+        time_in_force=tif,
         post_only=bool(body.get("postOnly", False)),
-        stop=stop,  # type: ignore[arg-type]
+        stop=stop,
         stop_price=stop_price,
         client_oid=client_oid,
         remark=str(body.get("remark") or ""),
@@ -156,8 +158,8 @@ def _hold_funds(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
     elif order.funds:
         currency, amount = spec.quote, order.funds * (1 + fee_rate)
     else:
-        reference = order.stop_price * STOP_BUY_HOLD_BUFFER if order.stop else (
-            twin.quote(order.symbol)[1]
+        reference = (
+            order.stop_price * STOP_BUY_HOLD_BUFFER if order.stop else (twin.quote(order.symbol)[1])
         )
         currency, amount = spec.quote, reference * order.size * (1 + fee_rate)
     balance = user.balance(user.trade_account, currency)
@@ -252,7 +254,7 @@ def _fill(
             uid=user.uid,
             symbol=order.symbol,
             side=order.side,
-            liquidity=liquidity,  # type: ignore[arg-type]
+            liquidity=liquidity,
             price=price,
             size=size,
             funds=funds,
@@ -306,8 +308,10 @@ def _advance_order(twin: Twin, order: Order, now: int) -> None:
         if order.type == "market":
             start = Decimal(repr(source.price_at(order.checked_until)))
             # A gap through the stop fills at the first price past it, not at the stop.
-            crossed_at = min(start, order.stop_price) if order.stop == "loss" else max(
-                start, order.stop_price
+            crossed_at = (
+                min(start, order.stop_price)
+                if order.stop == "loss"
+                else max(start, order.stop_price)
             )
             bid, ask, _ = twin.quote_around(spec, crossed_at)
             _take(twin, user, spec, order, ask if order.side == "buy" else bid)

@@ -97,8 +97,14 @@ def symbol_spec(twin: Twin, entry: ScenarioSymbol) -> SymbolSpec:
     }
     given = entry.model_dump(exclude_none=True, exclude={"symbol", "source"})
     return SymbolSpec.model_validate(
-        {**derived, **given, "symbol": entry.symbol, "base": base, "quote": quote,
-         "source": entry.source}
+        {
+            **derived,
+            **given,
+            "symbol": entry.symbol,
+            "base": base,
+            "quote": quote,
+            "source": entry.source,
+        }
     )
 
 

@@ -18,10 +18,13 @@ from bulkhead.sim.shapes import num
 
 
 def _account_id(user: User, account_type: str, currency: str) -> str:
-    return f"{int(user.uid):08x}{ACCOUNT_TYPES.index(account_type):04x}{currency.encode().hex()[:12]:0>12}"  # type: ignore[arg-type]
+    kind = ACCOUNT_TYPES.index(account_type)
+    return f"{int(user.uid):08x}{kind:04x}{currency.encode().hex()[:12]:0>12}"
 
 
-def _balance_rows(user: User, account_type: str | None, currency: str | None) -> list[dict[str, Any]]:
+def _balance_rows(
+    user: User, account_type: str | None, currency: str | None
+) -> list[dict[str, Any]]:
     rows = []
     for kind, per_currency in user.accounts.items():
         if account_type and kind != account_type:
@@ -56,16 +59,29 @@ def api_key_info(call: Call) -> dict[str, Any]:
 
 def user_info(call: Call) -> dict[str, Any]:
     user = call.me
-    return {"level": 0, "subQuantity": len(call.twin.sub_users()) if user.is_master else 0,
-            "maxSubQuantity": 100, "uid": int(user.uid), "name": user.name}
+    return {
+        "level": 0,
+        "subQuantity": len(call.twin.sub_users()) if user.is_master else 0,
+        "maxSubQuantity": 100,
+        "uid": int(user.uid),
+        "name": user.name,
+    }
 
 
 # -- sub-account management (master key, General) -----------------------------------------
 
 
 def _sub_summary(user: User) -> dict[str, Any]:
-    return {"userId": user.uid, "uid": int(user.uid), "subName": user.name, "status": 2,
-            "type": 0, "access": "Spot", "createdAt": user.created_at, "remarks": None}
+    return {
+        "userId": user.uid,
+        "uid": int(user.uid),
+        "subName": user.name,
+        "status": 2,
+        "type": 0,
+        "access": "Spot",
+        "createdAt": user.created_at,
+        "remarks": None,
+    }
 
 
 def list_subs(call: Call) -> dict[str, object]:
@@ -80,8 +96,12 @@ def create_sub(call: Call) -> dict[str, Any]:
         user = call.twin.create_user(str(body.get("subName", "")))
     except TwinConfigError as error:
         raise errors.bad_parameter(str(error)) from None
-    return {"uid": int(user.uid), "subName": user.name, "remarks": body.get("remarks"),
-            "access": body.get("access", "Spot")}
+    return {
+        "uid": int(user.uid),
+        "subName": user.name,
+        "remarks": body.get("remarks"),
+        "access": body.get("access", "Spot"),
+    }
 
 
 def _sub_named(call: Call, name: str) -> User:
@@ -102,14 +122,21 @@ def create_sub_key(call: Call) -> dict[str, Any]:
     require_master(call)
     body = call.request.json()
     sub = _sub_named(call, str(body.get("subName", "")))
-    permissions = [p.strip() for p in str(body.get("permission", "General")).split(",") if p.strip()]
+    permissions = [
+        p.strip() for p in str(body.get("permission", "General")).split(",") if p.strip()
+    ]
     whitelist = [ip.strip() for ip in str(body.get("ipWhitelist", "")).split(",") if ip.strip()]
     passphrase = str(body.get("passphrase", ""))
     if len(passphrase) < 7:
         raise errors.bad_parameter("passphrase must be 7 to 32 characters")
     try:
-        key = call.twin.create_key(sub, permissions, ip_whitelist=whitelist,
-                                   passphrase=passphrase, remark=str(body.get("remark", "")))
+        key = call.twin.create_key(
+            sub,
+            permissions,
+            ip_whitelist=whitelist,
+            passphrase=passphrase,
+            remark=str(body.get("remark", "")),
+        )
     except TwinConfigError as error:
         raise errors.bad_parameter(str(error)) from None
     shape = shapes.api_key(key, sub)
@@ -137,14 +164,27 @@ def delete_sub_key(call: Call) -> dict[str, str]:
 def _sub_balances(user: User) -> dict[str, Any]:
     def rows(kind: str) -> list[dict[str, Any]]:
         return [
-            {"currency": r["currency"], "balance": r["balance"], "available": r["available"],
-             "holds": r["holds"], "baseCurrency": "BTC", "baseCurrencyPrice": "0",
-             "baseAmount": "0", "tag": "DEFAULT"}
+            {
+                "currency": r["currency"],
+                "balance": r["balance"],
+                "available": r["available"],
+                "holds": r["holds"],
+                "baseCurrency": "BTC",
+                "baseCurrencyPrice": "0",
+                "baseAmount": "0",
+                "tag": "DEFAULT",
+            }
             for r in _balance_rows(user, kind, None)
         ]
-    return {"subUserId": user.uid, "subName": user.name, "mainAccounts": rows("main"),
-            "tradeAccounts": rows("trade"), "marginAccounts": [],
-            "tradeHFAccounts": rows("trade_hf")}
+
+    return {
+        "subUserId": user.uid,
+        "subName": user.name,
+        "mainAccounts": rows("main"),
+        "tradeAccounts": rows("trade"),
+        "marginAccounts": [],
+        "tradeHFAccounts": rows("trade_hf"),
+    }
 
 
 def sub_balance(call: Call) -> dict[str, Any]:
@@ -165,7 +205,9 @@ def _accepted(call: Call, kind: str, body: dict[str, Any]) -> str:
     return movement.id
 
 
-def _refuse(call: Call, kind: str, body: dict[str, Any], error: errors.KucoinError) -> errors.KucoinError:
+def _refuse(
+    call: Call, kind: str, body: dict[str, Any], error: errors.KucoinError
+) -> errors.KucoinError:
     call.twin.record_movement(kind, call.key, False, error.code, body, reason=error.msg)
     return error
 
@@ -178,7 +220,9 @@ def _account_type(raw: object) -> str:
     return value
 
 
-def _move(call: Call, kind: str, body: dict[str, Any], source: Balance, target: Balance, amount: Decimal) -> None:
+def _move(
+    call: Call, kind: str, body: dict[str, Any], source: Balance, target: Balance, amount: Decimal
+) -> None:
     try:
         call.twin.move(source, target, amount)
     except errors.KucoinError as error:
@@ -205,8 +249,14 @@ def universal_transfer(call: Call) -> dict[str, str]:
             raise errors.bad_parameter("type must be INTERNAL, PARENT_TO_SUB or SUB_TO_PARENT")
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
-    _move(call, kind, body, source_user.balance(source_type, currency),
-          target_user.balance(target_type, currency), amount)
+    _move(
+        call,
+        kind,
+        body,
+        source_user.balance(source_type, currency),
+        target_user.balance(target_type, currency),
+        amount,
+    )
     return {"orderId": _accepted(call, kind, body)}
 
 
@@ -221,7 +271,14 @@ def inner_transfer(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     currency = str(body.get("currency", ""))
-    _move(call, kind, body, user.balance(source_type, currency), user.balance(target_type, currency), amount)
+    _move(
+        call,
+        kind,
+        body,
+        user.balance(source_type, currency),
+        user.balance(target_type, currency),
+        amount,
+    )
     return {"orderId": _accepted(call, kind, body)}
 
 
@@ -240,7 +297,10 @@ def sub_transfer(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     currency = str(body.get("currency", ""))
-    master_balance, sub_balance_ = master.balance(master_type, currency), sub.balance(sub_type, currency)
+    master_balance, sub_balance_ = (
+        master.balance(master_type, currency),
+        sub.balance(sub_type, currency),
+    )
     if direction == "OUT":
         _move(call, kind, body, master_balance, sub_balance_, amount)
     else:
@@ -287,10 +347,17 @@ ROUTES = [
     Route("DELETE", "/api/v1/sub/api-key", delete_sub_key, "private", GENERAL, 30),
     Route("GET", "/api/v1/sub-accounts/{subUserId}", sub_balance, "private", GENERAL, 15),
     Route("GET", "/api/v2/sub-accounts", sub_balances, "private", GENERAL, 20),
-    Route("POST", "/api/v3/accounts/universal-transfer", universal_transfer, "private",
-          "FlexTransfers", 4),
-    Route("POST", "/api/v2/accounts/inner-transfer", inner_transfer, "private",
-          "InnerTransfer", 10),
+    Route(
+        "POST",
+        "/api/v3/accounts/universal-transfer",
+        universal_transfer,
+        "private",
+        "FlexTransfers",
+        4,
+    ),
+    Route(
+        "POST", "/api/v2/accounts/inner-transfer", inner_transfer, "private", "InnerTransfer", 10
+    ),
     Route("POST", "/api/v2/accounts/sub-transfer", sub_transfer, "private", "Transfer", 30),
     Route("POST", "/api/v1/withdrawals", withdraw, "private", "Withdrawal", 5),
     Route("POST", "/api/v3/withdrawals", withdraw, "private", "Withdrawal", 5),

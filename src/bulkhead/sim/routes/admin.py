@@ -21,6 +21,7 @@ from bulkhead.sim.prices import PriceSourceSpec, build_price_source
 from bulkhead.sim.routes.context import Call
 from bulkhead.sim.scenario import ScenarioSymbol, credentials, symbol_spec
 
+REDACTED = "<redacted>"
 _source_adapter: TypeAdapter[Any] = TypeAdapter(PriceSourceSpec)
 
 
@@ -36,8 +37,7 @@ def _invalid(error: Exception) -> errors.KucoinError:
 def state(call: Call) -> dict[str, Any]:
     dump = call.twin.state.model_dump(mode="json")
     for key in dump["keys"].values():
-        key["secret"] = "***"
-        key["passphrase"] = "***"
+        key["secret"] = key["passphrase"] = REDACTED
     for user in dump["users"].values():
         for per_currency in user["accounts"].values():
             for balance in per_currency.values():
@@ -50,7 +50,8 @@ def create_user(call: Call) -> dict[str, Any]:
     body = call.request.json()
     try:
         user = call.twin.create_user(
-            str(body.get("name", "")), master=bool(body.get("master", False)),
+            str(body.get("name", "")),
+            master=bool(body.get("master", False)),
             mode=body.get("mode", "classic"),
         )
     except TwinConfigError as error:

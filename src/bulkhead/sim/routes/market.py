@@ -63,15 +63,21 @@ def _ticker(call: Call, name: str) -> dict[str, Any]:
     bid, ask, last = twin.quote(name)
     low, high = source.extremes(now - DAY_MS, now)
     opening = Decimal(repr(source.price_at(now - DAY_MS)))
-    volume = sum(c.volume for c in source.candles("1hour", (now - DAY_MS) // 1000, now // 1000 + 1, now))
+    volume = sum(
+        c.volume for c in source.candles("1hour", (now - DAY_MS) // 1000, now // 1000 + 1, now)
+    )
     change = last - opening
     return {
         "symbol": name,
         "symbolName": name,
         "buy": num(bid),
-        "bestBidSize": num(DEPTH_QUOTE_PER_LEVEL / bid // spec.base_increment * spec.base_increment),
+        "bestBidSize": num(
+            DEPTH_QUOTE_PER_LEVEL / bid // spec.base_increment * spec.base_increment
+        ),
         "sell": num(ask),
-        "bestAskSize": num(DEPTH_QUOTE_PER_LEVEL / ask // spec.base_increment * spec.base_increment),
+        "bestAskSize": num(
+            DEPTH_QUOTE_PER_LEVEL / ask // spec.base_increment * spec.base_increment
+        ),
         "changeRate": num((change / opening).quantize(Decimal("0.0001"))) if opening else "0",
         "changePrice": num(change),
         "high": num(Decimal(repr(high))),
@@ -136,7 +142,12 @@ def _book(call: Call, name: str, depth: int) -> dict[str, Any]:
             bids.append([num(bid_price), num(size * spec.base_increment)])
         size = DEPTH_QUOTE_PER_LEVEL * grow / ask_price // spec.base_increment
         asks.append([num(ask_price), num(size * spec.base_increment)])
-    return {"time": call.twin.now_ms(), "sequence": str(call.twin.state.sequence), "bids": bids, "asks": asks}
+    return {
+        "time": call.twin.now_ms(),
+        "sequence": str(call.twin.state.sequence),
+        "bids": bids,
+        "asks": asks,
+    }
 
 
 def level2_20(call: Call) -> dict[str, Any]:

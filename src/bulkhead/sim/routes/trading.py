@@ -6,6 +6,7 @@ exactly like an id that does not exist.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from bulkhead.sim import errors, matching, shapes
@@ -137,14 +138,15 @@ def place_hf(call: Call) -> dict[str, str]:
 
 def place_hf_sync(call: Call) -> dict[str, Any]:
     order = matching.place_order(call.twin, call.me, call.request.json(), hf=True)
+    remaining = order.size - order.deal_size
     return {
         "orderId": order.id,
         "clientOid": order.client_oid,
         "orderTime": order.created_at,
         "originSize": shapes.num(order.size),
         "dealSize": shapes.num(order.deal_size),
-        "remainSize": shapes.num(order.size - order.deal_size if order.is_active else 0),
-        "canceledSize": shapes.num(order.size - order.deal_size if order.cancel_exist else 0),
+        "remainSize": shapes.num(remaining if order.is_active else Decimal(0)),
+        "canceledSize": shapes.num(remaining if order.cancel_exist else Decimal(0)),
         "status": "open" if order.is_active else "done",
         "matchTime": order.updated_at,
     }
@@ -265,10 +267,22 @@ ROUTES = [
     Route("DELETE", "/api/v1/orders", cancel_all_classic, "private", SPOT, 20),
     Route("GET", "/api/v1/orders/{orderId}", get_classic, "private", SPOT, 2),
     Route("DELETE", "/api/v1/orders/{orderId}", cancel_classic, "private", SPOT, 3),
-    Route("GET", "/api/v1/order/client-order/{clientOid}", get_classic_by_client_oid,
-          "private", SPOT, 3),
-    Route("DELETE", "/api/v1/order/client-order/{clientOid}", cancel_classic_by_client_oid,
-          "private", SPOT, 5),
+    Route(
+        "GET",
+        "/api/v1/order/client-order/{clientOid}",
+        get_classic_by_client_oid,
+        "private",
+        SPOT,
+        3,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/order/client-order/{clientOid}",
+        cancel_classic_by_client_oid,
+        "private",
+        SPOT,
+        5,
+    ),
     Route("GET", "/api/v1/fills", fills_classic, "private", SPOT, 10),
     Route("POST", "/api/v1/hf/orders", place_hf, "private", SPOT, 1),
     Route("POST", "/api/v1/hf/orders/sync", place_hf_sync, "private", SPOT, 1),
@@ -276,19 +290,38 @@ ROUTES = [
     Route("GET", "/api/v1/hf/orders/active", active_hf, "private", SPOT, 2),
     Route("GET", "/api/v1/hf/orders/done", done_hf, "private", SPOT, 2),
     Route("GET", "/api/v1/hf/fills", fills_hf, "private", SPOT, 2),
-    Route("GET", "/api/v1/hf/orders/client-order/{clientOid}", get_hf_by_client_oid,
-          "private", SPOT, 2),
-    Route("DELETE", "/api/v1/hf/orders/client-order/{clientOid}", cancel_hf_by_client_oid,
-          "private", SPOT, 1),
+    Route(
+        "GET",
+        "/api/v1/hf/orders/client-order/{clientOid}",
+        get_hf_by_client_oid,
+        "private",
+        SPOT,
+        2,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/hf/orders/client-order/{clientOid}",
+        cancel_hf_by_client_oid,
+        "private",
+        SPOT,
+        1,
+    ),
     Route("DELETE", "/api/v1/hf/orders/sync/{orderId}", cancel_hf, "private", SPOT, 1),
     Route("GET", "/api/v1/hf/orders/{orderId}", get_hf, "private", SPOT, 2),
     Route("DELETE", "/api/v1/hf/orders/{orderId}", cancel_hf, "private", SPOT, 1),
     Route("POST", "/api/v1/stop-order", place_stop, "private", SPOT, 2),
     Route("GET", "/api/v1/stop-order", list_stop, "private", SPOT, 8),
-    Route("GET", "/api/v1/stop-order/queryOrderByClientOid", stop_by_client_oid,
-          "private", SPOT, 3),
-    Route("DELETE", "/api/v1/stop-order/cancelOrderByClientOid", cancel_stop_by_client_oid,
-          "private", SPOT, 5),
+    Route(
+        "GET", "/api/v1/stop-order/queryOrderByClientOid", stop_by_client_oid, "private", SPOT, 3
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/stop-order/cancelOrderByClientOid",
+        cancel_stop_by_client_oid,
+        "private",
+        SPOT,
+        5,
+    ),
     Route("GET", "/api/v1/stop-order/{orderId}", get_stop, "private", SPOT, 3),
     Route("DELETE", "/api/v1/stop-order/{orderId}", cancel_stop, "private", SPOT, 3),
 ]

@@ -1,0 +1,1 @@
+"""Strategies bundled with bulkhead: rehearsal tools, not trading advice."""

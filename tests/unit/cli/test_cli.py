@@ -1,0 +1,65 @@
+"""The ``bulkhead`` command as a user meets it: help, clear errors, the demo tour."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bulkhead.cli.main import build_app
+from bulkhead.sim.server import prepare
+
+runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sim.yaml"
+
+
+def test_top_level_help_names_the_sim_command_group():
+    result = runner.invoke(build_app(), ["--help"])
+    assert result.exit_code == 0
+    assert "sim" in result.output
+
+
+def test_sim_serve_help_explains_scenario_port_and_state():
+    result = runner.invoke(build_app(), ["sim", "serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--scenario", "--port", "--state", "--credentials-out"):
+        assert option in result.output
+
+
+def test_sim_serve_with_an_invalid_scenario_exits_with_one_clear_error(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("master: {name: m}\nsubaccounts: [{name: s, balances: {trade: {USDT: -1x}}}]\n")
+    result = runner.invoke(build_app(), ["sim", "serve", "--scenario", str(bad), "--port", "0"])
+    assert result.exit_code == 2
+    assert "subaccounts.0.balances.trade.USDT" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sim_serve_with_an_unknown_scenario_field_names_it(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("master: {name: m}\nbudget: 5\n")
+    result = runner.invoke(build_app(), ["sim", "serve", "--scenario", str(bad)])
+    assert result.exit_code == 2
+    assert "budget" in result.output
+
+
+def test_demo_tour_trades_and_shows_the_transfer_refused():
+    result = runner.invoke(build_app(), ["sim", "demo", "--scenario", str(EXAMPLE), "--no-wait"])
+    assert result.exit_code == 0, result.output
+    assert "market buy 10 XRP filled" in result.output
+    assert "was refused" in result.output
+    assert "master balance unchanged (10,000.00 -> 10,000.00 USDT)" in result.output
+
+
+def test_credentials_file_is_private_and_lists_every_key(tmp_path: Path):
+    target = tmp_path / "creds.json"
+    prepared = prepare(EXAMPLE, credentials_out=target)
+    entries = json.loads(target.read_text())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [e["name"] for e in entries] == ["bot1-trade", "master-admin"]
+    assert set(entries[0]) == {"name", "apiKey", "secret", "passphrase", "permissions", "subName"}
+    assert entries[0]["subName"] == "bot1"
+    assert entries[1]["subName"] is None
+    assert len(prepared.twin.state.keys) == 2
