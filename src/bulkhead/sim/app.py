@@ -90,7 +90,11 @@ class TwinApp:
         if response.drop_for_s is not None:
             await self._hang_up(receive, response.drop_for_s)
             return
-        headers = [(b"content-type", b"application/json"), *response.headers]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(response.body)).encode()),
+            *response.headers,
+        ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
@@ -181,14 +185,14 @@ class TwinApp:
             headers: list[tuple[bytes, bytes]] = []
             if route.kind == "private":
                 headers = self._authorize(route, request, call)
-                matching.advance(self.twin)
-            data = route.handler(call)
+                matching.advance(self.twin, call.me.uid)
+            body = success_body(route.handler(call))
         except errors.KucoinError as error:
             return self._error(error)
         except Exception:
             logger.exception("unexpected error in %s %s", request.method, request.path)
             return self._error(errors.internal_error())
-        response = Response(200, success_body(data), headers)
+        response = Response(200, body, headers)
         response.drop_for_s = drop_for_s
         return response
 

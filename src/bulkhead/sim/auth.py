@@ -1,13 +1,15 @@
 """Verify a private request exactly as KuCoin does, in KuCoin's order of checks.
 
 The order matters to a client debugging its setup: a missing header is reported before an
-unknown key, the key before the timestamp, the passphrase before the signature, and the
-IP whitelist last, so each mistake gets its own code.
+unknown key, the key before the timestamp, the signature before the passphrase, and the
+IP whitelist last, so each mistake (wrong secret, wrong passphrase, skewed clock, wrong
+host) gets its own code.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -25,6 +27,12 @@ def sign(secret: str, prehash: str) -> str:
     """base64(HMAC-SHA256(secret, prehash)): KuCoin's signature and v2/v3 passphrase."""
     digest = hmac.new(secret.encode(), prehash.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _hashed_passphrase(secret: str, passphrase: str) -> str:
+    """v2/v3 passphrases are fixed per key: hash once, not on every request."""
+    return sign(secret, passphrase)
 
 
 def prehash(timestamp: str, method: str, path_and_query: str, body: str) -> str:
@@ -74,15 +82,17 @@ def authenticate(
         raise errors.invalid_timestamp() from None
     if skew > TIMESTAMP_WINDOW_MS:
         raise errors.invalid_timestamp()
-    version = headers.get("kc-api-key-version", "1")
-    # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
-    given_passphrase = headers["kc-api-passphrase"]
-    wanted = key.passphrase if version == "1" else sign(key.secret, key.passphrase)
-    if not hmac.compare_digest(given_passphrase, wanted):
-        raise errors.wrong_passphrase()
+    # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
+    # secret, so a wrong secret would otherwise surface as a wrong passphrase.
     wanted_sign = sign(key.secret, prehash(timestamp, method, path_and_query, body))
     if not hmac.compare_digest(headers["kc-api-sign"], wanted_sign):
         raise errors.bad_signature()
+    version = headers.get("kc-api-key-version", "1")
+    # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
+    given_passphrase = headers["kc-api-passphrase"]
+    wanted = key.passphrase if version == "1" else _hashed_passphrase(key.secret, key.passphrase)
+    if not hmac.compare_digest(given_passphrase, wanted):
+        raise errors.wrong_passphrase()
     if not ip_allowed(key, client_ip):
         raise errors.ip_refused(client_ip)
     return key

@@ -47,7 +47,9 @@ class Twin:
         wall_clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.state = state
-        self.base_dir = base_dir
+        if base_dir is not None:
+            state.base_dir = str(base_dir.resolve())
+        self.base_dir = Path(state.base_dir) if state.base_dir else None
         self._wall_clock = wall_clock
         self._sources: dict[str, PriceSource] = {}
         self._client_oids: dict[tuple[str, str], str] = {
@@ -55,9 +57,22 @@ class Twin:
             for order in state.orders.values()
             if order.client_oid
         }
-        self.active_order_ids: list[str] = [
-            order.id for order in state.orders.values() if order.is_active
-        ]
+        #: working orders per user, in placement order: matching only ever walks these
+        self.active_orders: dict[str, dict[str, None]] = {}
+        for order in state.orders.values():
+            if order.is_active:
+                self.active_orders.setdefault(order.uid, {})[order.id] = None
+
+    def activate(self, order_id: str, uid: str) -> None:
+        self.active_orders.setdefault(uid, {})[order_id] = None
+
+    def deactivate(self, order_id: str, uid: str) -> None:
+        self.active_orders.get(uid, {}).pop(order_id, None)
+
+    def active_order_ids(self, uid: str | None = None) -> list[str]:
+        if uid is not None:
+            return list(self.active_orders.get(uid, ()))
+        return [order_id for per_user in self.active_orders.values() for order_id in per_user]
 
     @classmethod
     def empty(cls, base_dir: Path | None = None) -> Twin:
@@ -278,12 +293,17 @@ class Twin:
         os.replace(temporary, path)
 
     @classmethod
-    def load(cls, path: Path, base_dir: Path | None = None) -> Twin:
+    def load(
+        cls,
+        path: Path,
+        base_dir: Path | None = None,
+        wall_clock: Callable[[], int] = wall_clock_ms,
+    ) -> Twin:
         try:
             state = ExchangeState.model_validate_json(path.read_text())
         except (OSError, ValueError) as error:
             raise TwinConfigError(f"cannot load snapshot {path}: {error}") from None
-        twin = cls(state, base_dir)
+        twin = cls(state, base_dir, wall_clock)
         for symbol in state.symbols:
             twin.source(symbol)
         return twin

@@ -10,6 +10,7 @@ between two instants.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -73,7 +74,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     order_type = body.get("type", "limit")
     if order_type not in ("limit", "market"):
         raise errors.bad_parameter("type must be limit or market")
-    client_oid = str(body.get("clientOid") or twin.next_id())
+    client_oid = str(body.get("clientOid") or uuid.uuid4())
     if twin.order_id_for_client_oid(user.uid, client_oid) is not None:
         raise errors.duplicate_client_oid()
     tif = str(body.get("timeInForce") or "GTC")
@@ -116,8 +117,8 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         raise errors.bad_parameter("a market order needs size or funds")
 
     now = twin.now_ms()
-    order = Order(
-        id=twin.next_id(),
+    order = Order.model_construct(
+        id="pending",
         uid=user.uid,
         symbol=symbol,
         side=side,
@@ -126,9 +127,9 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         size=size,
         funds=funds,
         fee_currency=spec.quote,
-        time_in_force=tif,
+        time_in_force=tif,  # type: ignore[arg-type]
         post_only=bool(body.get("postOnly", False)),
-        stop=stop,
+        stop=stop,  # type: ignore[arg-type]
         stop_price=stop_price,
         client_oid=client_oid,
         remark=str(body.get("remark") or ""),
@@ -139,10 +140,11 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         checked_until=now,
     )
     _hold_funds(twin, user, spec, order)
+    order.id = twin.next_id()
     twin.state.orders[order.id] = order
     twin.remember_client_oid(user.uid, client_oid, order.id)
     if stop:
-        twin.active_order_ids.append(order.id)
+        twin.activate(order.id, user.uid)
     else:
         _execute_new(twin, user, spec, order)
     return order
@@ -182,8 +184,7 @@ def _close(twin: Twin, user: User, order: Order, *, cancelled: bool) -> None:
     order.is_active = False
     order.cancel_exist = cancelled
     order.updated_at = twin.now_ms()
-    if order.id in twin.active_order_ids:
-        twin.active_order_ids.remove(order.id)
+    twin.deactivate(order.id, user.uid)
 
 
 def _execute_new(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
@@ -202,8 +203,7 @@ def _execute_new(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None
     if order.time_in_force in ("IOC", "FOK"):
         _close(twin, user, order, cancelled=True)
         return
-    if order.id not in twin.active_order_ids:
-        twin.active_order_ids.append(order.id)
+    twin.activate(order.id, user.uid)
 
 
 def _take(twin: Twin, user: User, spec: SymbolSpec, order: Order, price: Decimal) -> None:
@@ -247,14 +247,14 @@ def _fill(
         quote.balance += funds - fee
     now = twin.now_ms()
     twin.state.fills.append(
-        Fill(
+        Fill.model_construct(
             trade_id=twin.next_id(),
             order_id=order.id,
             counter_order_id=twin.next_id(),
             uid=user.uid,
             symbol=order.symbol,
             side=order.side,
-            liquidity=liquidity,
+            liquidity=liquidity,  # type: ignore[arg-type]
             price=price,
             size=size,
             funds=funds,
@@ -281,23 +281,33 @@ def cancel_order(twin: Twin, user: User, order: Order) -> None:
     _close(twin, user, order, cancelled=True)
 
 
-def advance(twin: Twin) -> None:
-    """Bring every working order up to the present: trigger stops, fill crossed limits."""
-    if not twin.active_order_ids:
+def advance(twin: Twin, uid: str | None = None) -> None:
+    """Bring working orders up to the present: trigger stops, fill crossed limits.
+
+    With ``uid``, only that user's orders: a private request needs its caller's book
+    current, while everyone else's is kept current by the twin's background timer.
+    """
+    order_ids = twin.active_order_ids(uid)
+    if not order_ids:
         return
     now = twin.now_ms()
-    for order_id in list(twin.active_order_ids):
+    # Orders checked in the same pass share their window: one path lookup per symbol.
+    windows: dict[tuple[str, int], tuple[Decimal, Decimal]] = {}
+    for order_id in order_ids:
         order = twin.state.orders[order_id]
         if order.checked_until >= now:
             continue
-        _advance_order(twin, order, now)
+        window = (order.symbol, order.checked_until)
+        if window not in windows:
+            low, high = twin.source(order.symbol).extremes(order.checked_until, now)
+            windows[window] = (Decimal(repr(low)), Decimal(repr(high)))
+        _advance_order(twin, order, now, *windows[window])
 
 
-def _advance_order(twin: Twin, order: Order, now: int) -> None:
+def _advance_order(twin: Twin, order: Order, now: int, low: Decimal, high: Decimal) -> None:
     spec = twin.state.symbols[order.symbol]
     user = twin.state.users[order.uid]
     source = twin.source(order.symbol)
-    low, high = (Decimal(repr(x)) for x in source.extremes(order.checked_until, now))
     if order.stop and not order.stop_triggered:
         touched = low <= order.stop_price if order.stop == "loss" else high >= order.stop_price
         if not touched:

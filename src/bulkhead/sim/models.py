@@ -203,6 +203,8 @@ class ExchangeState(_State):
     """Everything the twin knows; a snapshot is exactly this model as JSON."""
 
     anchor_ms: int
+    #: where relative replay paths resolve (the scenario's folder), kept across reloads
+    base_dir: str | None = None
     status: ExchangeStatus = "open"
     users: dict[str, User] = Field(default_factory=dict)
     keys: dict[str, ApiKey] = Field(default_factory=dict)

@@ -194,10 +194,25 @@ class PriceSource(ABC):
         # exactly flat, or a candle's low would dip below the recorded one.
         return np.asarray(np.clip(value, np.minimum(a, b), np.maximum(a, b)), dtype=np.float64)
 
+    def _interp_one(self, t_ms: int) -> float:
+        """Scalar twin of :meth:`_interp`: the matching engine's hot path (~1 µs, not ~20)."""
+        t, p = self._bp_t, self._bp_p
+        i = int(t.searchsorted(t_ms, side="right")) - 1
+        i = min(max(i, 0), len(t) - 2)
+        t0, t1 = int(t[i]), int(t[i + 1])
+        a, b = float(p[i]), float(p[i + 1])
+        frac = (t_ms - t0) / (t1 - t0)
+        if frac >= 1.0:
+            return b
+        if frac <= 0.0:
+            return a
+        value = a + (b - a) * frac
+        return min(max(value, min(a, b)), max(a, b))
+
     def price_at(self, t_ms: int) -> float:
         """Price on the path at ``t_ms``; before the first candle, its open."""
         self._ensure(t_ms)
-        return float(self._interp(np.array([t_ms], dtype=np.int64))[0])
+        return self._interp_one(t_ms)
 
     def extremes(self, start_ms: int, end_ms: int) -> tuple[float, float]:
         """(lowest, highest) price touched in the closed interval [start_ms, end_ms].
@@ -208,13 +223,16 @@ class PriceSource(ABC):
         if end_ms < start_ms:
             raise ValueError(f"extremes: end {end_ms} is before start {start_ms}")
         self._ensure(end_ms)
-        ends = self._interp(np.array([start_ms, end_ms], dtype=np.int64))
-        lo_i = int(np.searchsorted(self._bp_t, start_ms, side="left"))
-        hi_i = int(np.searchsorted(self._bp_t, end_ms, side="right"))
-        low, high = float(ends.min()), float(ends.max())
-        if hi_i > lo_i:
+        first, last = self._interp_one(start_ms), self._interp_one(end_ms)
+        low, high = min(first, last), max(first, last)
+        lo_i = int(self._bp_t.searchsorted(start_ms, side="left"))
+        hi_i = int(self._bp_t.searchsorted(end_ms, side="right"))
+        if hi_i - lo_i > 16:
             inner = self._bp_p[lo_i:hi_i]
             low, high = min(low, float(inner.min())), max(high, float(inner.max()))
+        elif hi_i > lo_i:
+            inner_list = self._bp_p[lo_i:hi_i].tolist()
+            low, high = min(low, *inner_list), max(high, *inner_list)
         return low, high
 
     def candles(

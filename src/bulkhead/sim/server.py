@@ -39,7 +39,9 @@ def prepare(
     first-boot recipe, so its credentials file is written only then.
     """
     if state_path is not None and state_path.exists():
-        return Prepared(Twin.load(state_path, base_dir=_base_dir(scenario_path)), [], None)
+        # The snapshot remembers where its replay files live; a scenario given again wins.
+        base_dir = _base_dir(scenario_path) if scenario_path is not None else None
+        return Prepared(Twin.load(state_path, base_dir=base_dir), [], None)
     twin = Twin.empty(base_dir=_base_dir(scenario_path))
     creds: list[dict[str, object]] = []
     target = credentials_out

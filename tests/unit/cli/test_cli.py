@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from decimal import Decimal
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -63,3 +64,16 @@ def test_credentials_file_is_private_and_lists_every_key(tmp_path: Path):
     assert entries[0]["subName"] == "bot1"
     assert entries[1]["subName"] is None
     assert len(prepared.twin.state.keys) == 2
+
+
+def test_a_twin_restarted_on_its_state_file_alone_keeps_keys_balances_and_markets(
+    tmp_path: Path,
+):
+    state = tmp_path / "twin.json"
+    first = prepare(EXAMPLE, state_path=state, credentials_out=tmp_path / "creds.json")
+    first.twin.set_balance(first.twin.user_by_name("bot1"), "USDT", Decimal(77), "trade")
+    first.twin.save(state)
+    restarted = prepare(None, state_path=state)
+    assert restarted.twin.user_by_name("bot1").balance("trade", "USDT").balance == 77
+    assert restarted.twin.state.keys == first.twin.state.keys
+    assert restarted.twin.quote("XRP-USDT")[0] > 0

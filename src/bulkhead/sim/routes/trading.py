@@ -193,14 +193,14 @@ def done_hf(call: Call) -> dict[str, object]:
     _require_symbol(call)
     limit = call.query_int("limit", 20, 1, HF_PAGE_LIMIT)
     items = [shapes.order_hf(o) for o in _my_orders(call) if not o.is_active][:limit]
-    return {"lastId": int(items[-1]["id"], 16) if items else 0, "items": items}
+    return {"lastId": int(items[-1]["id"][-16:], 16) if items else 0, "items": items}
 
 
 def fills_hf(call: Call) -> dict[str, object]:
     _require_symbol(call)
     limit = call.query_int("limit", 20, 1, HF_PAGE_LIMIT)
     items = [shapes.fill(record) for record in _my_fills(call)][:limit]
-    return {"items": items, "lastId": int(items[-1]["tradeId"], 16) if items else 0}
+    return {"items": items, "lastId": int(items[-1]["tradeId"][-16:], 16) if items else 0}
 
 
 # -- stop orders ------------------------------------------------------------------------

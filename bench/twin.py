@@ -1,0 +1,857 @@
+"""Throughput and latency of the KuCoin twin: signed private calls next to a public one.
+
+Why this exists: the twin is the exchange for a whole fleet. Fifty Freqtrade bots poll
+balances, place orders and check their status against it while the test suite hammers it
+too. If the twin is slow, every bot's loop and every test waits on it, and timing-
+sensitive behaviour (timeouts, rate limits, order-status races) stops looking like
+KuCoin. So this measures what a bot pays per call, on loopback, under concurrent load:
+
+* ``public``: unsigned ``GET /api/v1/timestamp``, the cheapest answer the server has
+  (HTTP parsing, routing, JSON envelope): the baseline for the same server in the same
+  run. ``public_level1`` (``/api/v1/market/orderbook/level1``) is reported next to it.
+* ``signed``: a bot's loop, a third each: ``POST /api/v1/orders`` (a market order of size
+  1, buys and sells alternating, so it fills at once and neither the open-order list nor
+  the balances drift; the twin keeps every order in memory, so a run places at most
+  ``MAX_ORDERS``), ``GET /api/v1/orders/{id}`` (that order's status) and
+  ``GET /api/v1/accounts?type=trade`` (the balance). Every request is signed fresh with
+  KuCoin's v2 scheme and the current millisecond timestamp, as ccxt does.
+* ``--open-orders N`` first places N resting limit buys far below the market, as a
+  fleet's open orders (entries, stop-losses) would be; the default (0) keeps the state
+  flat so runs compare. The twin re-checks every open order on each private request,
+  so this shows how the signed rate depends on the fleet's open orders.
+
+The twin runs as ``bulkhead sim serve`` in its own process, so the load generator does
+not share its interpreter lock. On a 2-core machine the load generator must also be
+cheap, or it (not the twin) sets the rate: by default it is a minimal keep-alive HTTP/1.1
+client on uvloop (one connection per worker, one request in flight per connection, the
+same bytes a client library would send). ``--client aiohttp`` runs the same load through
+aiohttp, to cross-check. Each phase reports the CPU the server, the load generator and
+everything else on the machine used (in cores), which says who was the limit.
+
+Targets: at least 1000 signed requests/s, and signed at least half the public rate
+(authentication and the private pipeline must not dominate). The script only reports:
+one JSON object on stdout, progress on stderr, exit 0 whether or not the targets are
+met; non-zero only when the twin fails to start or more than 1% of requests fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "examples" / "sim.yaml"
+HOST = "127.0.0.1"
+KEY_NAME = "bot1-trade"
+USER = "bot1"
+SYMBOL = "XRP-USDT"
+PUBLIC_PATH = "/api/v1/timestamp"
+LEVEL1_PATH = f"/api/v1/market/orderbook/level1?symbol={SYMBOL}"
+SIGNED_RPS_MIN = 1000.0
+RATIO_MIN = 0.5
+MAX_ERROR_RATE = 0.01
+#: Every phase stops at its deadline or after this many requests, whichever comes first.
+MAX_REQUESTS_PER_PHASE = 1_000_000
+#: Orders one run may place: the twin keeps every order (and fill) in memory.
+MAX_ORDERS = 60_000
+#: Upper bound of --open-orders (placing them costs the twin O(n^2) today).
+MAX_OPEN_ORDERS = 1000
+STARTUP_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 10.0
+#: Headers a client library sends besides KuCoin's own (the server parses them all).
+CLIENT_HEADERS = {"User-Agent": "bench-twin/1", "Accept": "*/*", "Accept-Encoding": "identity"}
+
+Json = Any
+Phases = dict[str, "PhaseResult"]
+
+
+def log(message: str) -> None:
+    print(f"[bench twin] {message}", file=sys.stderr, flush=True)
+
+
+# -- signing ------------------------------------------------------------------------------
+
+
+def _b64_hmac(secret: bytes, message: str) -> str:
+    digest = hmac.new(secret, message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: bytes
+    passphrase: str
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> Credentials:
+        for entry in json.loads(path.read_text()):
+            if entry.get("name") == name:
+                return cls(
+                    api_key=str(entry["apiKey"]),
+                    secret=str(entry["secret"]).encode(),
+                    passphrase=str(entry["passphrase"]),
+                )
+        raise RuntimeError(f"no key named {name!r} in {path}")
+
+    def headers(self, method: str, path_and_query: str, body: str = "") -> dict[str, str]:
+        """KuCoin v2 headers for one request, all computed now (as ccxt's ``sign`` does)."""
+        timestamp = str(time.time_ns() // 1_000_000)
+        return {
+            "KC-API-KEY": self.api_key,
+            "KC-API-TIMESTAMP": timestamp,
+            "KC-API-PASSPHRASE": _b64_hmac(self.secret, self.passphrase),
+            "KC-API-SIGN": _b64_hmac(self.secret, f"{timestamp}{method}{path_and_query}{body}"),
+            "KC-API-KEY-VERSION": "2",
+            "Content-Type": "application/json",
+        }
+
+
+# -- HTTP clients -------------------------------------------------------------------------
+
+
+class Client(Protocol):
+    """One worker's way to the twin: one request at a time, on a kept-alive connection."""
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class RawConnection(asyncio.Protocol):
+    """A minimal HTTP/1.1 keep-alive client connection: far cheaper per request than a
+    full client library, so that on two cores the twin, not the load generator, is
+    the limit. Handles Content-Length and chunked responses (uvicorn sends chunked)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._host = f"{host}:{port}"
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    async def connect(self) -> RawConnection:
+        """(Re)open the connection; a worker whose connection dropped gets a new one."""
+        self._buffer.clear()
+        await asyncio.get_running_loop().create_connection(lambda: self, *self._address)
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        parsed = _parse_response(self._buffer)
+        if parsed is None:
+            return
+        response, used = parsed
+        del self._buffer[:used]
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(response)
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        if self._transport is None:
+            await self.connect()
+            assert self._transport is not None
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host}"]
+        lines.extend(f"{name}: {value}" for name, value in headers.items())
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._transport.write(head + body)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                return await self._waiter
+        except TimeoutError:
+            # A late answer must not be taken for the next request's: start afresh.
+            self.close()
+            self._transport = None
+            raise
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+def _parse_response(buffer: bytearray) -> tuple[tuple[int, bytes], int] | None:
+    """((status, body), bytes used) once a whole response is buffered, else None."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buffer[:head_end]).lower()
+    status = int(head[9:12])
+    position = head_end + 4
+    if b"transfer-encoding: chunked" in head:
+        chunks: list[bytes] = []
+        while True:
+            line_end = buffer.find(b"\r\n", position)
+            if line_end < 0:
+                return None
+            size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
+            start = line_end + 2
+            if len(buffer) < start + size + 2:
+                return None
+            if size == 0:
+                return (status, b"".join(chunks)), start + 2
+            chunks.append(bytes(buffer[start : start + size]))
+            position = start + size + 2
+    length = 0
+    marker = head.find(b"content-length:")
+    if marker >= 0:
+        line_end = head.find(b"\r\n", marker)
+        length = int(head[marker + 15 : line_end if line_end >= 0 else len(head)])
+    if len(buffer) < position + length:
+        return None
+    return (status, bytes(buffer[position : position + length])), position + length
+
+
+class AiohttpClient:
+    """The same interface over a shared aiohttp session (its pool keeps connections alive)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self._session = session
+        self._base = base
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        async with self._session.request(
+            method, self._base + target, headers=headers, data=body or None
+        ) as response:
+            return response.status, await response.read()
+
+    def close(self) -> None:
+        pass
+
+
+# -- measurements -------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """Latencies (ns) of successful requests and the errors of one endpoint in one phase."""
+
+    latencies_ns: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def error(self, detail: str) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = detail[:300]
+
+    def merge(self, other: Stats) -> None:
+        self.latencies_ns.extend(other.latencies_ns)
+        self.errors += other.errors
+        self.first_error = self.first_error or other.first_error
+
+    def summary(self, elapsed_s: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ns)
+        result: dict[str, Any] = {
+            "requests": len(ordered) + self.errors,
+            "rps": round(len(ordered) / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+            "p50_ms": _percentile_ms(ordered, 0.50),
+            "p99_ms": _percentile_ms(ordered, 0.99),
+            "errors": self.errors,
+        }
+        if self.first_error:
+            result["first_error"] = self.first_error
+        return result
+
+
+def _percentile_ms(ordered: list[int], q: float) -> float | None:
+    """Nearest-rank percentile of sorted nanoseconds, in milliseconds."""
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, math.ceil(len(ordered) * q) - 1))
+    return round(ordered[index] / 1e6, 3)
+
+
+def _combine(stats: dict[str, Stats]) -> Stats:
+    total = Stats()
+    for one in stats.values():
+        total.merge(one)
+    return total
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of a process, from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """Cores used by the server, the load generator and everything else during a phase."""
+
+    def __init__(self, server_pid: int) -> None:
+        self._server_pid = server_pid
+        self._start: tuple[float, float, float | None, float | None] = (0.0, 0.0, None, None)
+
+    def start(self) -> None:
+        self._start = (
+            time.perf_counter(),
+            time.process_time(),
+            _process_cpu_s(self._server_pid),
+            _machine_busy_s(),
+        )
+
+    def stop(self) -> dict[str, float | None]:
+        wall0, own0, server0, busy0 = self._start
+        wall = max(time.perf_counter() - wall0, 1e-9)
+        own = (time.process_time() - own0) / wall
+        server1, busy1 = _process_cpu_s(self._server_pid), _machine_busy_s()
+        server = None
+        if server0 is not None and server1 is not None:
+            server = (server1 - server0) / wall
+        other = None
+        if busy0 is not None and busy1 is not None:
+            other = max(0.0, (busy1 - busy0) / wall - own - (server or 0.0))
+        return {
+            "server_cpu": _round(server),
+            "loadgen_cpu": _round(own),
+            "other_cpu": _round(other),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+# -- load ---------------------------------------------------------------------------------
+
+#: One request of a worker, given its client and the phase's per-endpoint stats.
+Step = Callable[[Client, dict[str, Stats]], Awaitable[None]]
+
+
+async def _timed(
+    client: Client,
+    stats: Stats,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    check: Callable[[Json], str | None] | None = None,
+) -> Json:
+    """One request. It succeeds (and its latency counts) if it answered 200 with KuCoin's
+    success code and ``check``, given the response's data, finds nothing wrong."""
+    started = time.perf_counter_ns()
+    try:
+        status, raw = await client.request(method, target, headers, body)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        stats.error(f"{type(error).__name__}: {error}")
+        await asyncio.sleep(0.01)  # a broken connection must not turn into a busy loop
+        return None
+    elapsed = time.perf_counter_ns() - started
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        stats.error(f"HTTP {status}, not JSON: {raw[:200]!r}")
+        return None
+    if status != 200 or not isinstance(payload, dict) or payload.get("code") != "200000":
+        stats.error(f"HTTP {status}: {raw[:200]!r}")
+        return None
+    data = payload.get("data")
+    problem = check(data) if check is not None else None
+    if problem:
+        stats.error(problem)
+        return None
+    stats.latencies_ns.append(elapsed)
+    return data
+
+
+def public_step(target: str) -> Callable[[], Step]:
+    def make() -> Step:
+        async def step(client: Client, stats: dict[str, Stats]) -> None:
+            one = stats.setdefault(target, Stats())
+            await _timed(client, one, "GET", target, CLIENT_HEADERS)
+
+        return step
+
+    return make
+
+
+class SignedLoop:
+    """A bot's loop, per worker: place an order, read its status, read the balance."""
+
+    PLACE = "POST /api/v1/orders"
+    STATUS = "GET /api/v1/orders/{orderId}"
+    BALANCE = "GET /api/v1/accounts?type=trade"
+
+    def __init__(self, credentials: Credentials, max_orders: int) -> None:
+        self.credentials = credentials
+        self.orders_left = max_orders
+        self.placed = 0
+
+    def _signed(self, method: str, target: str, body: str = "") -> dict[str, str]:
+        return {**CLIENT_HEADERS, **self.credentials.headers(method, target, body)}
+
+    def make(self) -> Step:
+        turn = [0]
+        order_id: list[str | None] = [None]
+
+        async def step(client: Client, stats: dict[str, Stats]) -> None:
+            current = turn[0]
+            turn[0] = (current + 1) % 3
+            if current == 0 and self.orders_left > 0:
+                order_id[0] = await self._place(client, stats)
+            elif current == 1 and order_id[0] is not None:
+                await self._status(client, stats, order_id[0])
+            else:
+                await self._balance(client, stats)
+
+        return step
+
+    async def _place(self, client: Client, stats: dict[str, Stats]) -> str | None:
+        self.orders_left -= 1
+        side = "buy" if self.placed % 2 == 0 else "sell"
+        self.placed += 1
+        order = {
+            "clientOid": str(uuid.uuid4()),
+            "side": side,
+            "symbol": SYMBOL,
+            "type": "market",
+            "size": "1",
+        }
+        body = json.dumps(order, separators=(",", ":"))
+        target = "/api/v1/orders"
+        one = stats.setdefault(self.PLACE, Stats())
+        headers = self._signed("POST", target, body)
+
+        def check(data: Json) -> str | None:
+            return None if isinstance(data, dict) and data.get("orderId") else f"no id: {data}"
+
+        data = await _timed(client, one, "POST", target, headers, body.encode(), check=check)
+        return str(data["orderId"]) if data is not None else None
+
+    async def _status(self, client: Client, stats: dict[str, Stats], order_id: str) -> None:
+        target = f"/api/v1/orders/{order_id}"
+        one = stats.setdefault(self.STATUS, Stats())
+
+        def check(data: Json) -> str | None:
+            found = data.get("id") if isinstance(data, dict) else data
+            return None if found == order_id else f"asked for order {order_id}, got {found}"
+
+        await _timed(client, one, "GET", target, self._signed("GET", target), check=check)
+
+    async def _balance(self, client: Client, stats: dict[str, Stats]) -> None:
+        target = "/api/v1/accounts?type=trade"
+        one = stats.setdefault(self.BALANCE, Stats())
+
+        def check(data: Json) -> str | None:
+            rows = data if isinstance(data, list) else []
+            if any(isinstance(row, dict) and row.get("currency") == "USDT" for row in rows):
+                return None
+            return f"no USDT balance in {str(data)[:200]}"
+
+        await _timed(client, one, "GET", target, self._signed("GET", target), check=check)
+
+
+async def place_resting(clients: list[Client], credentials: Credentials, count: int) -> None:
+    """``count`` open buy orders at half the bid, which the price path never reaches."""
+    status, raw = await clients[0].request("GET", LEVEL1_PATH, CLIENT_HEADERS)
+    best_bid = str(orjson.loads(raw)["data"]["bestBid"]) if status == 200 else ""
+    if not best_bid:
+        raise RuntimeError(f"cannot read the {SYMBOL} bid: HTTP {status} {raw[:200]!r}")
+    decimals = len(best_bid.partition(".")[2])
+    price = f"{float(best_bid) / 2:.{decimals}f}"
+    target = "/api/v1/orders"
+    stats = Stats()
+
+    async def place(client: Client, share: int) -> None:
+        for _ in range(share):
+            order = {
+                "clientOid": str(uuid.uuid4()),
+                "side": "buy",
+                "symbol": SYMBOL,
+                "type": "limit",
+                "price": price,
+                "size": "10",
+            }
+            body = json.dumps(order, separators=(",", ":"))
+            headers = {**CLIENT_HEADERS, **credentials.headers("POST", target, body)}
+            await _timed(client, stats, "POST", target, headers, body.encode())
+
+    shares = [count // len(clients) + (i < count % len(clients)) for i in range(len(clients))]
+    await asyncio.gather(*(place(c, n) for c, n in zip(clients, shares, strict=True) if n))
+    if stats.errors:
+        raise RuntimeError(f"{stats.errors} resting orders were refused: {stats.first_error}")
+
+
+async def run_phase(
+    clients: list[Client], make_step: Callable[[], Step], duration_s: float
+) -> tuple[dict[str, Stats], float]:
+    """One worker per client issues requests back to back until time or count runs out."""
+    stats: dict[str, Stats] = {}
+    budget = [MAX_REQUESTS_PER_PHASE]
+    started = time.perf_counter()
+    deadline = started + duration_s
+
+    async def worker(client: Client) -> None:
+        step = make_step()
+        while budget[0] > 0 and time.perf_counter() < deadline:
+            budget[0] -= 1
+            await step(client, stats)
+
+    await asyncio.gather(*(worker(client) for client in clients))
+    return stats, time.perf_counter() - started
+
+
+# -- the twin -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _server_command(port: int, credentials_out: Path) -> list[str]:
+    script = Path(sys.executable).parent / "bulkhead"
+    if script.exists():
+        prefix = [str(script)]
+    elif found := shutil.which("bulkhead"):
+        prefix = [found]
+    else:
+        prefix = [sys.executable, "-c", "from bulkhead.cli.main import run; run()"]
+    return [
+        *prefix,
+        *("sim", "serve", "--scenario", str(SCENARIO), "--host", HOST, "--port", str(port)),
+        *("--credentials-out", str(credentials_out)),
+    ]
+
+
+@dataclass(frozen=True)
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    credentials_path: Path
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def twin_server(workdir: Path) -> Iterator[Server]:
+    """``bulkhead sim serve`` in its own process; stopped by SIGTERM (SIGKILL if stuck)."""
+    port = _free_port()
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            _server_command(port, workdir / "creds.json"),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    try:
+        yield Server(process, port, workdir / "creds.json", log_path)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+#: Setup requests go straight to 127.0.0.1, whatever proxy the environment names.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http(method: str, url: str, body: Json = None) -> tuple[int, Json]:
+    """A one-off loopback request for setup (readiness, funding)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with _DIRECT.open(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"the twin exited with {server.process.returncode}:\n{server.tail()}"
+            )
+        with contextlib.suppress(OSError, ValueError):
+            status, _ = _http("GET", server.base + PUBLIC_PATH)
+            if status == 200 and server.credentials_path.exists():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the twin did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def fund(server: Server) -> None:
+    """Enough USDT and XRP in bot1's trade account for every order a run may place."""
+    for currency, amount in (("USDT", "100000000"), ("XRP", "1000000")):
+        body = {"user": USER, "currency": currency, "amount": amount, "account": "trade"}
+        try:
+            status, payload = _http("POST", server.base + "/sim/v1/balances", body)
+        except (OSError, ValueError) as error:
+            raise RuntimeError(
+                f"funding {currency} through the admin API failed: {error}"
+            ) from None
+        if status != 200 or not isinstance(payload, dict) or payload.get("code") != "200000":
+            raise RuntimeError(f"funding {currency} through the admin API failed: {payload}")
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    concurrency: int
+    duration_s: float
+    warmup_s: float
+    client: str
+    open_orders: int
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    stats: dict[str, Stats]
+    elapsed_s: float
+    cpu: dict[str, float | None]
+
+
+async def _open_clients(
+    plan: Plan, server: Server, stack: contextlib.AsyncExitStack
+) -> list[Client]:
+    if plan.client == "aiohttp":
+        connector = aiohttp.TCPConnector(limit=plan.concurrency)
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            )
+        )
+        return [AiohttpClient(session, server.base) for _ in range(plan.concurrency)]
+    clients: list[Client] = []
+    for _ in range(plan.concurrency):
+        clients.append(await RawConnection(HOST, server.port).connect())
+        stack.callback(clients[-1].close)
+    return clients
+
+
+async def measure(plan: Plan, server: Server) -> Phases:
+    credentials = Credentials.from_file(server.credentials_path, KEY_NAME)
+    signed = SignedLoop(credentials, MAX_ORDERS)
+    phases: list[tuple[str, Callable[[], Step]]] = [
+        ("public", public_step(PUBLIC_PATH)),
+        ("public_level1", public_step(LEVEL1_PATH)),
+        ("signed", signed.make),
+    ]
+    meter = CpuMeter(server.process.pid)
+    results: Phases = {}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await _open_clients(plan, server, stack)
+        for name, make_step in phases:
+            if name == "signed" and plan.open_orders:
+                log(f"signed: placing {plan.open_orders} resting orders first")
+                await place_resting(clients, credentials, plan.open_orders)
+            log(f"{name}: warm-up {plan.warmup_s:g} s")
+            await run_phase(clients, make_step, plan.warmup_s)
+            log(f"{name}: measuring {plan.duration_s:g} s with {plan.concurrency} workers")
+            meter.start()
+            stats, elapsed = await run_phase(clients, make_step, plan.duration_s)
+            results[name] = PhaseResult(stats, elapsed, meter.stop())
+            total = _combine(stats).summary(elapsed)
+            log(
+                f"{name}: {total['rps']} rps, p50 {total['p50_ms']} ms, "
+                f"p99 {total['p99_ms']} ms, {total['errors']} errors, cpu {results[name].cpu}"
+            )
+            if server.process.poll() is not None:
+                raise RuntimeError(f"the twin died during the run:\n{server.tail()}")
+    return results
+
+
+def report(plan: Plan, phases: Phases) -> dict[str, Any]:
+    def section(name: str, endpoint: str | None) -> dict[str, Any]:
+        phase = phases[name]
+        head = {"endpoint": endpoint} if endpoint else {}
+        return {**head, **_combine(phase.stats).summary(phase.elapsed_s), **phase.cpu}
+
+    public = section("public", PUBLIC_PATH)
+    signed = section("signed", None)
+    signed["by_endpoint"] = {
+        name: stats.summary(phases["signed"].elapsed_s)
+        for name, stats in sorted(phases["signed"].stats.items())
+    }
+    ratio = signed["rps"] / public["rps"] if public["rps"] else 0.0
+    return {
+        "benchmark": "twin",
+        "quick": plan.quick,
+        "client": plan.client,
+        "concurrency": plan.concurrency,
+        "open_orders": plan.open_orders,
+        "duration_s": plan.duration_s,
+        "warmup_s": plan.warmup_s,
+        "cpus": os.cpu_count(),
+        "public": public,
+        "public_level1": section("public_level1", LEVEL1_PATH),
+        "signed": signed,
+        "ratio_signed_to_public": round(ratio, 3),
+        "targets": {"signed_rps_min": SIGNED_RPS_MIN, "ratio_min": RATIO_MIN},
+        "meets_targets": signed["rps"] >= SIGNED_RPS_MIN and ratio >= RATIO_MIN,
+    }
+
+
+def error_rate(result: dict[str, Any]) -> float:
+    sections = [result[name] for name in ("public", "public_level1", "signed")]
+    requests = sum(section["requests"] for section in sections)
+    failed = sum(section["errors"] for section in sections)
+    return failed / requests if requests else 1.0
+
+
+def parse_args(argv: list[str] | None = None) -> Plan:
+    parser = argparse.ArgumentParser(
+        description="Requests/s and p50/p99 latency of the KuCoin twin (bulkhead sim serve, "
+        "in its own process, on 127.0.0.1): signed private calls next to an unsigned public "
+        "one. Prints one JSON object on stdout; progress goes to stderr.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short phases: done in well under a minute"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="concurrent workers, one keep-alive connection each (default: 32)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds measured per phase (default: 12, or 3 with --quick)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="load generator: a minimal HTTP/1.1 client (default, cheapest) or aiohttp",
+    )
+    parser.add_argument(
+        "--open-orders",
+        type=int,
+        default=0,
+        help="resting limit orders (far below the market) to place before the signed phase, "
+        "as a fleet's open orders would be (default: 0)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.open_orders <= MAX_OPEN_ORDERS:
+        parser.error(f"--open-orders must lie in [0, {MAX_OPEN_ORDERS}]")
+    if not 1 <= args.concurrency <= 1024:
+        parser.error("--concurrency must lie in [1, 1024]")
+    duration = args.duration if args.duration is not None else (3.0 if args.quick else 12.0)
+    if not 0 < duration <= 600:
+        parser.error("--duration must lie in (0, 600] seconds")
+    return Plan(
+        quick=args.quick,
+        concurrency=args.concurrency,
+        duration_s=duration,
+        warmup_s=1.0 if args.quick else 2.0,
+        client=args.client,
+        open_orders=args.open_orders,
+    )
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with the twin's uvicorn setup
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
+        try:
+            with twin_server(Path(tmp)) as server:
+                log(f"twin starting on {server.base} (pid {server.process.pid})")
+                wait_ready(server)
+                fund(server)
+                with asyncio.Runner(loop_factory=_new_loop) as runner:
+                    phases = runner.run(measure(plan, server))
+        except RuntimeError as error:
+            log(f"error: {error}")
+            return 2
+    result = report(plan, phases)
+    print(json.dumps(result), flush=True)
+    rate = error_rate(result)
+    if rate > MAX_ERROR_RATE:
+        log(f"error: {rate:.2%} of requests failed (more than {MAX_ERROR_RATE:.0%})")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""bulkhead.yaml: typed, frozen, strict models of a fleet, and the Freqtrade configs they render."""
