@@ -746,6 +746,7 @@ def report(plan: Plan, phases: Phases) -> dict[str, Any]:
         for name, stats in sorted(phases["signed"].stats.items())
     }
     ratio = signed["rps"] / public["rps"] if public["rps"] else 0.0
+    level1 = section("public_level1", LEVEL1_PATH)
     return {
         "benchmark": "twin",
         "quick": plan.quick,
@@ -756,9 +757,14 @@ def report(plan: Plan, phases: Phases) -> dict[str, Any]:
         "warmup_s": plan.warmup_s,
         "cpus": os.cpu_count(),
         "public": public,
-        "public_level1": section("public_level1", LEVEL1_PATH),
+        "public_level1": level1,
         "signed": signed,
+        # The target is judged against the cheapest public call (timestamp); the ratio to
+        # a public call doing real market work (level1) is shown beside it.
         "ratio_signed_to_public": round(ratio, 3),
+        "ratio_signed_to_public_level1": round(
+            signed["rps"] / level1["rps"] if level1["rps"] else 0.0, 3
+        ),
         "targets": {"signed_rps_min": SIGNED_RPS_MIN, "ratio_min": RATIO_MIN},
         "meets_targets": signed["rps"] >= SIGNED_RPS_MIN and ratio >= RATIO_MIN,
     }

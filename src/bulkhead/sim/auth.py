@@ -25,7 +25,7 @@ REQUIRED_HEADERS = ("kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-pas
 
 def sign(secret: str, prehash: str) -> str:
     """base64(HMAC-SHA256(secret, prehash)): KuCoin's signature and v2/v3 passphrase."""
-    digest = hmac.new(secret.encode(), prehash.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret.encode(), prehash.encode(), hashlib.sha256)
     return base64.b64encode(digest).decode()
 
 

@@ -117,7 +117,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         raise errors.bad_parameter("a market order needs size or funds")
 
     now = twin.now_ms()
-    order = Order.model_construct(
+    order = Order(
         id="pending",
         uid=user.uid,
         symbol=symbol,
@@ -247,7 +247,7 @@ def _fill(
         quote.balance += funds - fee
     now = twin.now_ms()
     twin.state.fills.append(
-        Fill.model_construct(
+        Fill(
             trade_id=twin.next_id(),
             order_id=order.id,
             counter_order_id=twin.next_id(),

@@ -6,6 +6,7 @@ which binary floats cannot promise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -40,7 +41,10 @@ class _State(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
-class Balance(_State):
+@dataclass(slots=True)
+class Balance:
+    """One currency in one account; mutated on every fill, so a plain dataclass."""
+
     balance: Decimal = Decimal(0)
     holds: Decimal = Decimal(0)
 
@@ -86,7 +90,10 @@ class ApiKey(_State):
     created_at: int = 0
 
 
-class Order(_State):
+@dataclass(slots=True)
+class Order:
+    """An order; a plain slotted dataclass, since one is built and mutated per request."""
+
     id: str
     uid: str
     symbol: str
@@ -119,7 +126,10 @@ class Order(_State):
     checked_until: int = 0
 
 
-class Fill(_State):
+@dataclass(slots=True)
+class Fill:
+    """One execution of an order; plain dataclass for the same reason as ``Order``."""
+
     trade_id: str
     order_id: str
     counter_order_id: str
