@@ -71,6 +71,8 @@ def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) ->
         http="httptools",
         loop="uvloop",
         timeout_keep_alive=30,
+        proxy_headers=False,
+        server_header=False,
     )
 
 
