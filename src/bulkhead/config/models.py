@@ -22,6 +22,8 @@ BOT_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 PAIR = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 STAKE_CURRENCIES = ("USDT", "USDC")
+#: share of the budget kept back so that fees on top of a full stake never overdraw it
+FEE_RESERVE = Decimal("0.01")
 
 
 class _Strict(BaseModel):
@@ -135,8 +137,12 @@ class Bot(_Strict):
 
     @property
     def stake_per_trade(self) -> Decimal:
-        """Equal slices of the budget, so max_open_trades trades together never exceed it."""
-        return (self.budget.amount / self.max_open_trades).quantize(Decimal("0.01"), "ROUND_DOWN")
+        """Equal slices of the budget, so max_open_trades trades together never exceed it.
+
+        1 % stays back for entry fees (KuCoin charges them on top, in the quote currency).
+        """
+        usable = self.budget.amount * (1 - FEE_RESERVE)
+        return (usable / self.max_open_trades).quantize(Decimal("0.01"), "ROUND_DOWN")
 
 
 class Fleet(_Strict):

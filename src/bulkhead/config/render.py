@@ -22,6 +22,16 @@ from bulkhead.config.workspace import BotPaths
 from bulkhead.sim.client import ccxt_overrides
 from bulkhead.strategy import STRATEGY_DIR
 
+CREDENTIAL_PARTS = ("api_key", "secret", "passphrase")
+
+
+def resolve_credentials(
+    bot: Bot, environ: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> dict[str, SecretStr]:
+    """The bot's key, secret and passphrase from their references (env or files)."""
+    refs = bot.credentials
+    return {part: getattr(refs, part).resolve(environ, base_dir) for part in CREDENTIAL_PARTS}
+
 
 def write_private(path: Path, document: Any) -> None:
     """Write JSON readable by the owner only, replacing the file atomically."""
