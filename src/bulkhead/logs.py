@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -53,10 +54,18 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     """``{"time", "level", "bot", "logger", "event", ...fields}`` on one line."""
 
-    def __init__(self, bot: str = "", secrets: Iterable[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        bot: str = "",
+        secrets: Iterable[str] = (),
+        secret_env: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.bot = bot
-        self.redact = Redactor(secrets)
+        # Inside Freqtrade the secrets arrive as environment variables: redact their values.
+        from_env = [os.environ.get(name, "") for name in secret_env]
+        self.redact = Redactor([*secrets, *from_env])
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

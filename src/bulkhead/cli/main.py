@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import sim
+from bulkhead.cli import bots, runtime, sim
 
 
 def build_app() -> typer.Typer:
@@ -14,13 +14,15 @@ def build_app() -> typer.Typer:
         help=(
             "Run Freqtrade bots on KuCoin, each walled into its own sub-account, "
             "trade-only key, process and memory.\n\n"
-            "Start with `bulkhead sim serve --scenario examples/sim.yaml` to rehearse "
-            "against a local KuCoin twin with no real money."
+            "Rehearse first: `bulkhead sim serve --scenario examples/sim.yaml` runs a local "
+            "KuCoin twin; `bulkhead init` writes a bulkhead.yaml to start from."
         ),
         no_args_is_help=True,
         add_completion=False,
     )
     app.add_typer(sim.build_app(), name="sim")
+    bots.register(app)
+    runtime.register(app)
 
     @app.command()
     def version() -> None:

@@ -91,9 +91,17 @@ def protections(bot: Bot) -> list[dict[str, Any]]:
     return found
 
 
-def log_config(bot: Bot, paths: BotPaths, redact: list[str]) -> dict[str, Any]:
-    """Freqtrade's own logging, as JSON lines through Bulkhead's redacting formatter."""
-    formatter = {"()": "bulkhead.logs.JsonFormatter", "bot": bot.name, "secrets": redact}
+def log_config(bot: Bot, paths: BotPaths) -> dict[str, Any]:
+    """Freqtrade's own logging, as JSON lines through Bulkhead's redacting formatter.
+
+    The formatter learns the secrets to redact from the environment variables that carry
+    them, so not even this file names them.
+    """
+    formatter = {
+        "()": "bulkhead.logs.JsonFormatter",
+        "bot": bot.name,
+        "secret_env": sorted(SECRET_ENV.values()),
+    }
     return {
         "version": 1,
         "formatters": {"json": formatter},
@@ -111,19 +119,54 @@ def log_config(bot: Bot, paths: BotPaths, redact: list[str]) -> dict[str, Any]:
     }
 
 
-def render_freqtrade_config(
-    bot: Bot, paths: BotPaths, credentials: Mapping[str, SecretStr]
-) -> dict[str, Any]:
-    """The complete Freqtrade config for one bot (secrets included: write it with 0600)."""
+#: where each secret travels to Freqtrade: its own FREQTRADE__SECTION__KEY variables
+SECRET_ENV = {
+    "api_key": "FREQTRADE__EXCHANGE__KEY",
+    "secret": "FREQTRADE__EXCHANGE__SECRET",
+    "passphrase": "FREQTRADE__EXCHANGE__PASSWORD",
+    "api_password": "FREQTRADE__API_SERVER__PASSWORD",
+    "jwt_secret_key": "FREQTRADE__API_SERVER__JWT_SECRET_KEY",
+    "ws_token": "FREQTRADE__API_SERVER__WS_TOKEN",
+}
+
+
+def secret_environment(paths: BotPaths, credentials: Mapping[str, SecretStr]) -> dict[str, str]:
+    """The secrets as environment variables for the Freqtrade child, never as a file."""
     api = api_credentials(paths)
-    key, secret, passphrase = (
-        credentials[n].get_secret_value() for n in ("api_key", "secret", "passphrase")
-    )
+    values = {
+        "api_key": credentials["api_key"].get_secret_value(),
+        "secret": credentials["secret"].get_secret_value(),
+        "passphrase": credentials["passphrase"].get_secret_value(),
+        "api_password": api["password"],
+        "jwt_secret_key": api["jwt_secret_key"],
+        "ws_token": api["ws_token"],
+    }
+    for name, value in values.items():
+        if _freqtrade_would_retype(value):
+            raise ValueError(f"{name} looks like a number and would be mangled by Freqtrade")
+    return {SECRET_ENV[name]: value for name, value in values.items()}
+
+
+def _freqtrade_would_retype(value: str) -> bool:
+    """Freqtrade turns numeric-looking environment values into numbers (not PASSWORD)."""
+    try:
+        float(value)
+    except ValueError:
+        return value.lower() in ("t", "true", "f", "false")
+    return True
+
+
+def render_freqtrade_config(bot: Bot, paths: BotPaths) -> dict[str, Any]:
+    """The complete Freqtrade config for one bot, minus its secrets (see secret_environment).
+
+    Written 0600 all the same: it says where the bot trades and how its API is reached.
+    """
+    api = api_credentials(paths)
     exchange: dict[str, Any] = {
         "name": "kucoin",
-        "key": key,
-        "secret": secret,
-        "password": passphrase,
+        "key": "",
+        "secret": "",
+        "password": "",
         "pair_whitelist": list(bot.pairs),
         "pair_blacklist": [],
     }
@@ -132,7 +175,6 @@ def render_freqtrade_config(
         exchange.update(
             {"enable_ws": False, "ccxt_config": overrides, "ccxt_async_config": overrides}
         )
-    redact = [key, secret, passphrase, api["password"], api["jwt_secret_key"], api["ws_token"]]
     return {
         "bot_name": bot.name,
         "dry_run": bot.mode == "dry_run",
@@ -182,14 +224,14 @@ def render_freqtrade_config(
             "listen_port": api["port"],
             "verbosity": "error",
             "enable_openapi": False,
-            "jwt_secret_key": api["jwt_secret_key"],
-            "ws_token": api["ws_token"],
+            "jwt_secret_key": "",
+            "ws_token": "",
             "CORS_origins": [],
             "username": api["username"],
-            "password": api["password"],
+            "password": "",
         },
         "internals": {"process_throttle_secs": 5, "heartbeat_interval": 300},
-        "log_config": log_config(bot, paths, redact),
+        "log_config": log_config(bot, paths),
         "bulkhead": {
             "bot": bot.name,
             "budget": str(bot.budget.amount),

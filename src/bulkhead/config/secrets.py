@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+def _first_line(path: Path) -> str:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    return lines[0] if lines else ""
+
+
 class SecretResolutionError(ValueError):
     """A referenced secret is missing or empty: stop and tell the operator which one."""
 
@@ -43,17 +51,19 @@ class SecretRef(BaseModel):
         self, environ: Mapping[str, str] | None = None, base_dir: Path | None = None
     ) -> SecretStr:
         """The secret's value, wrapped so it never prints; raises naming the reference only."""
+        env = os.environ if environ is None else environ
         if self.env is not None:
-            value = (os.environ if environ is None else environ).get(self.env, "")
+            value = env.get(self.env, "")
+            pointer = env.get(f"{self.env}_FILE", "")
+            if not value and pointer:
+                # Docker convention: NAME_FILE names a mounted secret file.
+                value = _first_line(Path(pointer))
         else:
             assert self.file is not None
             path = (
                 self.file if self.file.is_absolute() or base_dir is None else base_dir / self.file
             )
-            try:
-                value = path.read_text().splitlines()[0] if path.exists() else ""
-            except (OSError, IndexError):
-                value = ""
+            value = _first_line(path)
         value = value.strip()
         if not value:
             raise SecretResolutionError(f"secret from {self.describe()} is missing or empty")

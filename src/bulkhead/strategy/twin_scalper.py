@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from freqtrade.persistence import Trade
-from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
+from bulkhead.strategy.base import BulkheadStrategy
 
-class TwinScalper(IStrategy):  # type: ignore[misc]  # freqtrade ships no type hints
+
+class TwinScalper(BulkheadStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "1m"

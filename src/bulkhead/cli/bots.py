@@ -1,0 +1,162 @@
+"""``bulkhead init | render | preflight | run-bot``: from spec to a bot that may trade."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bulkhead.cli.common import (
+    DEFAULT_SPEC,
+    SpecOption,
+    environ,
+    fail,
+    load,
+    secrets_dir,
+    select,
+    workspace,
+)
+from bulkhead.config.render import (
+    CREDENTIAL_PARTS,
+    render_freqtrade_config,
+    resolve_credentials,
+    write_private,
+)
+from bulkhead.config.secrets import SecretResolutionError
+from bulkhead.logs import JsonFormatter, setup_logging
+
+BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
+
+
+def _template() -> str:
+    return resources.files("bulkhead.config").joinpath("templates/bulkhead.yaml").read_text()
+
+
+def _dotenv_template(spec_text: str) -> str:
+    import yaml
+
+    from bulkhead.config.loader import parse_fleet
+
+    fleet = parse_fleet(yaml.safe_load(spec_text))
+    lines = ["# Secrets for bulkhead.yaml. Never commit this file (it is in .gitignore).", ""]
+    for bot in fleet.bots:
+        lines.append(f"# {bot.name}: a trade-only key of sub-account {bot.subaccount}")
+        for part in CREDENTIAL_PARTS:
+            ref = getattr(bot.credentials, part)
+            if ref.env:
+                lines.append(f"{ref.env}=")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(
+        directory: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("."),
+        force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    ) -> None:
+        """Write a commented example bulkhead.yaml and a .env template for its secrets."""
+        spec_text = _template()
+        targets = {
+            directory / "bulkhead.yaml": spec_text,
+            directory / ".env": _dotenv_template(spec_text),
+        }
+        existing = [str(path) for path in targets if path.exists()]
+        if existing and not force:
+            raise fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
+        directory.mkdir(parents=True, exist_ok=True)
+        for path, text in targets.items():
+            path.write_text(text)
+            if path.name == ".env":
+                path.chmod(0o600)
+            typer.echo(f"wrote {path}")
+        typer.echo("Next: fill in .env, then `bulkhead render bot1` and `bulkhead preflight bot1`.")
+
+    @app.command()
+    def render(
+        bot: BotArgument,
+        spec: SpecOption = DEFAULT_SPEC,
+        show: Annotated[bool, typer.Option(help="Also print the config.")] = False,
+    ) -> None:
+        """Write BOT's complete Freqtrade config (mode 0600) from the spec and its secrets."""
+        chosen = select(load(spec), bot)[0]
+        paths = workspace(spec).bot(chosen.name)
+        try:
+            # Resolved only to prove they are there: secrets reach Freqtrade through its
+            # environment at start, never through this file.
+            resolve_credentials(chosen, environ(spec), secrets_dir(spec))
+        except SecretResolutionError as error:
+            raise fail(str(error)) from None
+        config = render_freqtrade_config(chosen, paths)
+        write_private(paths.config, config)
+        typer.echo(f"wrote {paths.config} (mode 0600, no secrets inside)")
+        typer.echo(
+            f"  stake {config['stake_amount']} {config['stake_currency']} x "
+            f"{config['max_open_trades']} trades, available capital "
+            f"{config['available_capital']}, stoploss {config['stoploss']}"
+        )
+        if show:
+            typer.echo(json.dumps(config, indent=2))
+
+    @app.command()
+    def preflight(bot: BotArgument, spec: SpecOption = DEFAULT_SPEC) -> None:
+        """Prove BOT's key is harmless: a trade-only key of its own sub-account, and more.
+
+        Exits 1 when any check fails: live trading never starts without passing this.
+        """
+        from bulkhead.exchange.preflight import make_client, run_preflight
+
+        chosen = select(load(spec), bot)[0]
+        try:
+            credentials = resolve_credentials(chosen, environ(spec), secrets_dir(spec))
+        except SecretResolutionError as error:
+            raise fail(str(error)) from None
+        report = run_preflight(chosen, make_client(chosen, credentials))
+        typer.echo(report.table())
+        if not report.passed:
+            typer.secho("preflight FAILED: this key must not trade", err=True, fg="red")
+            raise typer.Exit(1)
+        typer.secho("preflight passed", fg=typer.colors.GREEN)
+
+    @app.command("run-bot")
+    def run_bot(
+        bot: BotArgument,
+        spec: SpecOption = DEFAULT_SPEC,
+        child_output: Annotated[
+            Path | None, typer.Option(help="File for Freqtrade's raw output (default: ours).")
+        ] = None,
+        json_logs: Annotated[
+            bool | None,
+            typer.Option("--json-logs/--text-logs", help="Default: JSON unless a terminal."),
+        ] = None,
+    ) -> None:
+        """Run BOT in the foreground under supervision (what `up` starts, and containers run).
+
+        Takes the bot's lease, runs preflight when live, renders the config and keeps
+        Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
+        """
+        from bulkhead.fleet.supervisor import Supervisor
+
+        chosen = select(load(spec), bot)[0]
+        paths = workspace(spec).bot(chosen.name)
+        redactor = setup_logging(bot=chosen.name, json_output=json_logs)
+        paths.log.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(paths.log)
+        formatter = JsonFormatter(chosen.name)
+        formatter.redact = redactor
+        file_handler.setFormatter(formatter)
+        logging.getLogger().addHandler(file_handler)
+        supervisor = Supervisor(
+            chosen,
+            paths,
+            environ=environ(spec),
+            secrets_dir=secrets_dir(spec),
+            child_output=child_output,
+            redactor=redactor,
+        )
+        sys.exit(supervisor.run())

@@ -1,0 +1,11 @@
+"""Talking to the exchange on a bot's behalf, starting with the preflight that clears its key.
+
+A bot's key is the one thing that can move real money, so before a bot trades Bulkhead
+asks KuCoin (or a twin) what the key can do and refuses anything beyond spot trading.
+"""
+
+from __future__ import annotations
+
+from bulkhead.exchange.preflight import Check, PreflightReport, make_client, run_preflight
+
+__all__ = ["Check", "PreflightReport", "make_client", "run_preflight"]

@@ -1,0 +1,1 @@
+"""Running bots: local supervised processes, Docker Compose files, leases."""
