@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: run the KuCoin twin and a guided tour against it with the real ccxt client
+## demo: a KuCoin twin and one live bot trading on it, with a status view (Ctrl-C stops all)
 demo: $(STAMP)
-	$(VENV)/bin/bulkhead sim demo
+	$(VENV)/bin/bulkhead demo
 
 ## test: the whole suite (unit, integration against the twin, Freqtrade end to end)
 test: $(STAMP)

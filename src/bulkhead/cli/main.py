@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import bots, runtime, sim
+from bulkhead.cli import bots, demo, deploy, runtime, sim
 
 
 def build_app() -> typer.Typer:
@@ -23,6 +23,8 @@ def build_app() -> typer.Typer:
     app.add_typer(sim.build_app(), name="sim")
     bots.register(app)
     runtime.register(app)
+    demo.register(app)
+    deploy.register(app)
 
     @app.command()
     def version() -> None:

@@ -23,6 +23,7 @@ from bulkhead.sim.client import ccxt_overrides
 from bulkhead.strategy import STRATEGY_DIR
 
 CREDENTIAL_PARTS = ("api_key", "secret", "passphrase")
+PORT_ENV = "FREQTRADE__API_SERVER__LISTEN_PORT"
 
 
 def resolve_credentials(
@@ -60,7 +61,8 @@ def api_credentials(paths: BotPaths) -> dict[str, Any]:
         "password": token_source.token_urlsafe(24),
         "jwt_secret_key": token_source.token_hex(32),
         "ws_token": token_source.token_urlsafe(24),
-        "port": _free_port(),
+        # In a container Compose fixes the port (FREQTRADE__API_SERVER__LISTEN_PORT).
+        "port": int(os.environ.get(PORT_ENV) or _free_port()),
     }
     write_private(paths.api_credentials, created)
     return created

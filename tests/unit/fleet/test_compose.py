@@ -1,0 +1,474 @@
+"""The generated Compose file: valid by the Compose Specification, and every wall in place.
+
+There is no Docker engine here, so the file is checked statically: against the repo's
+copy of the Compose JSON schema, and property by property for what keeps one bot's
+container apart from the others and from the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema.validators import validator_for
+
+from bulkhead.config.loader import load_fleet, parse_fleet
+from bulkhead.config.models import Fleet
+from bulkhead.config.workspace import Workspace
+from bulkhead.fleet.compose import HEADER, compose_document, write_compose
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
+SCHEMA_PATH = ROOT / "deploy" / "schema" / "compose-spec.json"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+PARTS = ("api_key", "secret", "passphrase")
+LEAKED = {
+    "api_key": "leak-me-key-0001",
+    "secret": "leak-me-secret-02",
+    "passphrase": "leak-me-pw-03",
+}
+
+
+def schema_validator() -> Any:
+    """A validator for the draft the schema declares.
+
+    The Compose schema spells draft-07's id with https and no '#', which jsonschema
+    registers under http; map it back rather than falling through to the latest draft.
+    """
+    schema = json.loads(SCHEMA_PATH.read_text())
+    declared = schema["$schema"]
+    canonical = re.sub(
+        r"^https?://json-schema\.org/(draft-0[3467])/schema#?$",
+        r"http://json-schema.org/\1/schema",
+        declared,
+    )
+    cls = validator_for({"$schema": canonical}, default=None)
+    assert cls is not None, f"jsonschema does not know the draft {declared}"
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def assert_valid_compose(document: dict[str, Any]) -> None:
+    errors = sorted(schema_validator().iter_errors(document), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def two_bot_fleet() -> Fleet:
+    def bot(name: str, credentials: dict[str, Any], subaccount: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "subaccount": subaccount,
+            "credentials": credentials,
+            "budget": {"amount": 50},
+            "pairs": ["XRP/USDT"],
+            "strategy": {"name": "TwinScalper"},
+            "mode": "live",
+        }
+
+    return parse_fleet(
+        {
+            "version": 1,
+            "bots": [
+                bot(
+                    "alpha",
+                    {part: {"env": f"ALPHA_{part.upper()}"} for part in PARTS},
+                    "alpha-sub",
+                ),
+                bot(
+                    "beta-2",
+                    {
+                        "api_key": {"file": "keys/beta/api_key"},
+                        "secret": {"file": "/run/secrets/beta-2_secret"},
+                        "passphrase": {"env": "BETA_PASSPHRASE"},
+                    },
+                    "beta-sub",
+                ),
+            ],
+        }
+    )
+
+
+@pytest.fixture(params=["example", "two-bots"])
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    return load_fleet(EXAMPLE) if request.param == "example" else two_bot_fleet()
+
+
+@pytest.fixture
+def document(fleet: Fleet) -> dict[str, Any]:
+    return compose_document(fleet)
+
+
+def bot_services(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in document["services"].items() if name.startswith("bot-")}
+
+
+def mount_targets(service: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {v["target"]: v for v in service["volumes"] if v["type"] == kind}
+
+
+# -- the Compose Specification -------------------------------------------------------------
+
+
+def test_the_generated_document_is_valid_by_the_compose_specification(document):
+    assert_valid_compose(document)
+
+
+def test_the_schema_check_catches_an_invalid_document(document):
+    document["services"]["bot-oops"] = {"image": "x", "not_a_compose_key": True}
+    with pytest.raises(AssertionError, match="not_a_compose_key"):
+        assert_valid_compose(document)
+
+
+def test_the_project_is_named_bulkhead(document):
+    assert document["name"] == "bulkhead"
+
+
+# -- one compartment per bot ---------------------------------------------------------------
+
+
+def test_there_is_one_service_per_bot_plus_redis(fleet, document):
+    assert set(bot_services(document)) == {f"bot-{bot.name}" for bot in fleet.bots}
+    assert set(document["services"]) - set(bot_services(document)) == {"redis"}
+
+
+def test_each_bot_service_runs_run_bot_for_its_own_bot_from_the_mounted_spec(fleet, document):
+    for bot in fleet.bots:
+        service = document["services"][f"bot-{bot.name}"]
+        assert service["image"] == "bulkhead:latest"
+        assert service["command"] == ["run-bot", bot.name, "--spec", "/config/bulkhead.yaml"]
+
+
+def test_the_image_can_be_chosen():
+    document = compose_document(two_bot_fleet(), image="registry.example/bulkhead:1.2")
+    assert {s["image"] for s in bot_services(document).values()} == {
+        "registry.example/bulkhead:1.2"
+    }
+
+
+def test_no_two_bots_share_a_network_and_redis_joins_them_all(fleet, document):
+    networks = {name: s["networks"] for name, s in bot_services(document).items()}
+    for name, joined in networks.items():
+        assert joined == [name]
+    assert sorted(document["services"]["redis"]["networks"]) == sorted(document["networks"])
+    assert set(document["networks"]) == {f"bot-{bot.name}" for bot in fleet.bots}
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+def test_each_bot_service_mounts_only_its_own_three_secrets(fleet, document):
+    for bot in fleet.bots:
+        service = document["services"][f"bot-{bot.name}"]
+        assert sorted(m["source"] for m in service["secrets"]) == sorted(
+            f"{bot.name}_{part}" for part in PARTS
+        )
+    assert "secrets" not in document["services"]["redis"]
+
+
+def test_every_secret_comes_from_a_file_under_secrets_bot(fleet, document):
+    expected = {
+        f"{bot.name}_{part}": {"file": f"./secrets/{bot.name}/{part}"}
+        for bot in fleet.bots
+        for part in PARTS
+    }
+    assert document["secrets"] == expected
+
+
+def test_env_references_are_pointed_at_the_mounted_secret_file():
+    service = compose_document(two_bot_fleet())["services"]["bot-alpha"]
+    for part in PARTS:
+        target = f"/run/secrets/alpha_{part}"
+        assert service["environment"][f"ALPHA_{part.upper()}_FILE"] == target
+        assert {"source": f"alpha_{part}", "target": target} in service["secrets"]
+
+
+def test_file_references_get_the_secret_mounted_where_the_bot_reads_it():
+    service = compose_document(two_bot_fleet())["services"]["bot-beta-2"]
+    targets = {m["source"]: m["target"] for m in service["secrets"]}
+    # relative to the spec's folder in the container, absolute as written
+    assert targets["beta-2_api_key"] == "/config/keys/beta/api_key"
+    assert targets["beta-2_secret"] == "/run/secrets/beta-2_secret"
+    assert targets["beta-2_passphrase"] == "/run/secrets/beta-2_passphrase"
+    assert service["environment"]["BETA_PASSPHRASE_FILE"] == "/run/secrets/beta-2_passphrase"
+    assert not any(
+        k.startswith("BETA_") and k != "BETA_PASSPHRASE_FILE" for k in service["environment"]
+    )
+
+
+def test_two_credential_parts_reading_one_variable_are_refused():
+    fleet = two_bot_fleet()
+    shared = {part: {"env": "SAME"} for part in PARTS}
+    data = fleet.model_dump(mode="json")
+    data["bots"][0]["credentials"] = shared
+    with pytest.raises(ValueError, match="each part needs its own secret"):
+        compose_document(Fleet.model_validate(data))
+
+
+def test_the_document_holds_no_secret_values_only_file_references(monkeypatch, tmp_path):
+    for part, value in LEAKED.items():
+        monkeypatch.setenv(f"ALPHA_{part.upper()}", value)
+        monkeypatch.setenv(f"BOT1_KUCOIN_API_{part.upper()}", value)
+    monkeypatch.setenv("BETA_PASSPHRASE", LEAKED["passphrase"])
+    for fleet in (load_fleet(EXAMPLE), two_bot_fleet()):
+        path = tmp_path / "docker-compose.yml"
+        write_compose(compose_document(fleet), path)
+        text = path.read_text()
+        for value in LEAKED.values():
+            assert value not in text
+        for secret in yaml.safe_load(text)["secrets"].values():
+            assert set(secret) == {"file"}
+
+
+# -- resources and walls -------------------------------------------------------------------
+
+
+def test_each_bot_is_limited_in_cpu_and_memory(document):
+    for service in bot_services(document).values():
+        assert service["deploy"]["resources"]["limits"] == {"cpus": 0.5, "memory": "512m"}
+    assert set(document["services"]["redis"]["deploy"]["resources"]["limits"]) == {
+        "cpus",
+        "memory",
+    }
+
+
+def test_the_limits_can_be_chosen():
+    document = compose_document(two_bot_fleet(), cpus=1.5, memory="1g")
+    for service in bot_services(document).values():
+        assert service["deploy"]["resources"]["limits"] == {"cpus": 1.5, "memory": "1g"}
+
+
+@pytest.mark.parametrize(("cpus", "memory"), [(0, "512m"), (-1, "512m"), (0.5, "lots")])
+def test_limits_docker_would_reject_are_refused(cpus, memory):
+    with pytest.raises(ValueError, match=r"cpus|memory"):
+        compose_document(two_bot_fleet(), cpus=cpus, memory=memory)
+
+
+def test_every_container_has_a_read_only_root_filesystem(document):
+    for service in document["services"].values():
+        assert service["read_only"] is True
+
+
+def test_each_bot_writes_only_to_its_own_data_volume_at_its_workspace(fleet, document):
+    workspace = Workspace.for_spec(Path("/config/bulkhead.yaml")).root.as_posix()
+    for bot in fleet.bots:
+        service = document["services"][f"bot-{bot.name}"]
+        volumes = mount_targets(service, "volume")
+        assert volumes == {
+            workspace: {"type": "volume", "source": f"bot-{bot.name}-data", "target": workspace}
+        }
+        assert f"bot-{bot.name}-data" in document["volumes"]
+        assert service["tmpfs"] == ["/tmp:size=64m"]
+    redis_volumes = mount_targets(document["services"]["redis"], "volume")
+    assert redis_volumes["/data"]["source"] == "redis-data"
+
+
+def test_no_two_containers_share_a_volume(document):
+    sources = [
+        v["source"]
+        for s in document["services"].values()
+        for v in s["volumes"]
+        if v["type"] == "volume"
+    ]
+    assert len(sources) == len(set(sources))
+    assert set(sources) == set(document["volumes"])
+
+
+def test_the_spec_is_mounted_read_only_and_must_exist(document):
+    for service in bot_services(document).values():
+        spec = mount_targets(service, "bind")["/config/bulkhead.yaml"]
+        assert spec["source"] == "./bulkhead.yaml"
+        assert spec["read_only"] is True
+        assert spec["bind"] == {"create_host_path": False}
+
+
+def test_the_spec_path_can_be_chosen():
+    document = compose_document(two_bot_fleet(), spec_path="./fleets/prod.yaml")
+    for service in bot_services(document).values():
+        assert mount_targets(service, "bind")["/config/bulkhead.yaml"]["source"] == (
+            "./fleets/prod.yaml"
+        )
+
+
+def test_every_container_drops_all_capabilities_and_cannot_gain_privileges(document):
+    for service in document["services"].values():
+        assert service["cap_drop"] == ["ALL"]
+        assert "cap_add" not in service
+        assert "no-new-privileges:true" in service["security_opt"]
+        assert "privileged" not in service
+
+
+def test_every_container_runs_as_a_non_root_user(document):
+    for service in bot_services(document).values():
+        assert service["user"] == "1000:1000"
+    assert document["services"]["redis"]["user"] == "redis"
+
+
+def test_every_container_restarts_unless_stopped(document):
+    for service in document["services"].values():
+        assert service["restart"] == "unless-stopped"
+
+
+def test_each_bot_has_an_init_to_forward_sigterm_and_time_to_stop(document):
+    for service in bot_services(document).values():
+        assert service["init"] is True
+        assert service["stop_grace_period"] == "45s"
+
+
+def test_each_bot_health_check_pings_freqtrade_inside_the_container(document):
+    for service in bot_services(document).values():
+        check = service["healthcheck"]
+        assert check["test"][:3] == ["CMD", "python", "-c"]
+        assert "http://127.0.0.1:8080/api/v1/ping" in check["test"][3]
+        assert {"interval", "timeout", "retries", "start_period"} <= set(check)
+    assert document["services"]["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_the_health_check_command_is_valid_python():
+    service = bot_services(compose_document(two_bot_fleet()))["bot-alpha"]
+    compile(service["healthcheck"]["test"][3], "<healthcheck>", "exec")
+
+
+def test_every_container_rotates_its_logs(document):
+    for service in document["services"].values():
+        assert service["logging"] == {
+            "driver": "json-file",
+            "options": {"max-size": "10m", "max-file": "5"},
+        }
+
+
+def test_every_published_port_is_bound_to_loopback_and_distinct(fleet, document):
+    published = []
+    for service in document["services"].values():
+        for port in service.get("ports", []):
+            host_ip, host_port, container_port = str(port).split(":")
+            assert host_ip == "127.0.0.1"
+            assert container_port == "8080"
+            published.append(int(host_port))
+    assert published == [8081 + index for index in range(len(fleet.bots))]
+    assert "ports" not in document["services"]["redis"]
+
+
+def test_freqtrade_is_told_to_serve_its_api_on_the_published_container_port(document):
+    for service in bot_services(document).values():
+        environment = service["environment"]
+        assert environment["FREQTRADE__API_SERVER__LISTEN_IP_ADDRESS"] == "0.0.0.0"  # noqa: S104
+        assert environment["FREQTRADE__API_SERVER__LISTEN_PORT"] == "8080"
+
+
+def test_freqtrade_reads_those_variables_as_its_listen_address_and_port(monkeypatch):
+    from freqtrade.configuration.environment_vars import environment_vars_to_dict
+
+    service = compose_document(two_bot_fleet())["services"]["bot-alpha"]
+    for name in [name for name in os.environ if name.startswith("FREQTRADE__")]:
+        monkeypatch.delenv(name)
+    for name, value in service["environment"].items():
+        monkeypatch.setenv(name, value)
+    assert environment_vars_to_dict() == {
+        "api_server": {"listen_ip_address": "0.0.0.0", "listen_port": 8080}  # noqa: S104
+    }
+
+
+def test_the_environment_sets_no_freqtrade_secret(document):
+    for service in bot_services(document).values():
+        for name in service["environment"]:
+            assert not name.endswith(("__KEY", "__SECRET", "__PASSWORD", "__WS_TOKEN"))
+
+
+# -- redis ---------------------------------------------------------------------------------
+
+
+def test_redis_runs_its_read_only_config_and_persists_to_its_volume(document):
+    redis = document["services"]["redis"]
+    assert redis["image"] == "redis:7-alpine"
+    assert redis["command"] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    conf = mount_targets(redis, "bind")["/usr/local/etc/redis/redis.conf"]
+    assert conf["source"] == "./deploy/redis.conf"
+    assert conf["read_only"] is True
+    assert "redis-data" in document["volumes"]
+
+
+def test_the_redis_config_persists_and_stays_closed_until_acls_exist():
+    settings = {}
+    for line in (ROOT / "deploy" / "redis.conf").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            settings[key] = value
+    assert settings["appendonly"] == "yes"
+    assert settings["protected-mode"] == "yes"
+    assert settings["bind"] == "0.0.0.0"  # noqa: S104
+    assert settings["dir"] == "/data"
+    assert "aclfile" not in settings
+
+
+# -- the written file ----------------------------------------------------------------------
+
+
+def test_the_written_yaml_round_trips_and_stays_valid(document, tmp_path):
+    path = tmp_path / "docker-compose.yml"
+    write_compose(document, path)
+    text = path.read_text()
+    assert text.startswith(HEADER)
+    assert "generated by bulkhead compose; edit bulkhead.yaml instead" in text
+    # every value spelled out, no YAML anchors or aliases
+    assert "&id" not in text
+    assert "*id" not in text
+    loaded = yaml.safe_load(text)
+    assert loaded == document
+    assert list(loaded) == list(document)  # keys keep the order they were built in
+    assert_valid_compose(loaded)
+
+
+# -- the image -----------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            instruction, _, arguments = stripped.partition(" ")
+            found.append((instruction.upper(), arguments.strip()))
+    return found
+
+
+def test_the_dockerfile_pins_the_freqtrade_image_tag():
+    bases = [
+        arguments for instruction, arguments in dockerfile_instructions() if instruction == "FROM"
+    ]
+    assert len(bases) == 1
+    image = bases[0].split()[0]
+    assert re.fullmatch(r"freqtradeorg/freqtrade:2026\.9(@sha256:[0-9a-f]{64})?", image)
+
+
+def test_the_dockerfile_runs_as_a_non_root_user():
+    users = [
+        arguments for instruction, arguments in dockerfile_instructions() if instruction == "USER"
+    ]
+    assert users, "the Dockerfile must say which user runs"
+    assert users[-1] not in {"root", "0", "0:0"}
+    assert users[-1] == "ftuser"
+
+
+def test_the_dockerfile_installs_bulkhead_as_the_entrypoint_without_a_healthcheck():
+    instructions = dict(dockerfile_instructions())
+    assert json.loads(instructions["ENTRYPOINT"]) == ["bulkhead"]
+    assert instructions["WORKDIR"] == "/freqtrade"
+    assert "HEALTHCHECK" not in instructions  # set per bot service by the compose file
+
+
+def test_the_build_context_admits_only_what_the_image_installs():
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    allowed = {p.removeprefix("!") for p in patterns if p.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "src"}
