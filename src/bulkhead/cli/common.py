@@ -35,9 +35,8 @@ def load(spec: Path) -> Fleet:
     try:
         return load_fleet(spec)
     except SpecError as error:
-        typer.secho(f"{spec}: invalid spec", err=True, fg=typer.colors.RED)
         for line in error.problems:
-            typer.echo(f"  {line}", err=True)
+            typer.secho(f"error: {spec}: {line}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
 
 
