@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bulkhead.config.secrets import Credentials
+from bulkhead.config.secrets import Credentials, SecretRef
 
 BOT_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 PAIR = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
@@ -89,8 +89,35 @@ class Protections(_Strict):
     low_profit_pairs: LowProfitPairs = LowProfitPairs()
 
 
+class Retention(_Strict):
+    """How long each class of memory is kept. Trades are kept forever: only an explicit
+    ``bulkhead memory prune --trades-older-than`` removes them."""
+
+    events_days: float = Field(default=90, gt=0)
+    equity_fine_days: float = Field(default=7, gt=0)
+    equity_coarse_days: float = Field(default=365, gt=0)
+    equity_coarse_every_s: int = Field(default=3600, ge=60)
+    insights_days: float = Field(default=30, gt=0)
+
+
 class MemorySection(_Strict):
-    """Reserved for the memory layer (issue 5); empty for now."""
+    """The bot's memory in Redis (its own ACL user, its own key prefix)."""
+
+    enabled: bool = True
+    retention: Retention = Retention()
+    #: how often the recorder re-reads Freqtrade's database to catch up on anything missed
+    reconcile_every_s: int = Field(default=60, ge=5)
+
+
+class MemoryDeployment(_Strict):
+    """Where the deployment's Redis is: embedded (default) or a real server."""
+
+    #: a real server, e.g. redis://127.0.0.1:6379/0; unset runs an embedded one
+    redis_url: str | None = None
+    admin_username: str = "bulkhead-admin"
+    admin_password: SecretRef | None = None
+    #: append-only fsync policy of the embedded server
+    fsync: Literal["always", "everysec"] = "always"
 
 
 class RiskSection(_Strict):
@@ -147,6 +174,7 @@ class Bot(_Strict):
 
 class Fleet(_Strict):
     version: Literal[1] = 1
+    memory: MemoryDeployment = MemoryDeployment()
     bots: list[Bot] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -1,0 +1,84 @@
+"""Every Redis key Bulkhead uses, built in one place (tests pin the exact strings).
+
+All of a bot's keys start with ``bh:{<bot>}:``: the braces are Redis Cluster's hash tag, so
+one bot's keys live in one slot (multi-key scripts work), and the prefix is what the bot's
+ACL user is limited to.
+
+| key | type | writer | retention |
+|---|---|---|---|
+| ``bh:{bot}:trade:<id>`` | hash | recorder | forever (only an explicit prune removes) |
+| ``bh:{bot}:trades`` | sorted set: trade id by open time (ms) | recorder | with the trades |
+| ``bh:{bot}:order:<id>`` | hash | recorder | with the trades |
+| ``bh:{bot}:orders`` | sorted set: order id by fill time (ms) | recorder | with the trades |
+| ``bh:{bot}:events`` | stream | recorder, operator | trimmed by age (MINID) |
+| ``bh:{bot}:equity:fine`` | sorted set: ``<ms>:<value>`` | recorder | days, then downsampled |
+| ``bh:{bot}:equity:coarse`` | sorted set: ``<ms>:<value>`` | pruner | a year |
+| ``bh:{bot}:insight:<id>`` | hash with TTL | analysis, operator, advisor | expires |
+| ``bh:{bot}:insights`` | sorted set: insight id by creation (ms) | same | pruned with them |
+| ``bh:{bot}:meta`` | hash | recorder | forever |
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BOT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+ROOT = "bh"
+
+
+@dataclass(frozen=True)
+class BotKeys:
+    """The keys of one bot."""
+
+    bot: str
+
+    def __post_init__(self) -> None:
+        if not BOT_NAME.match(self.bot):
+            raise ValueError(f"bot name {self.bot!r} cannot be used in a Redis key")
+
+    @property
+    def prefix(self) -> str:
+        return f"{ROOT}:{{{self.bot}}}:"
+
+    @property
+    def pattern(self) -> str:
+        """The ACL key pattern that covers exactly this bot's keys."""
+        return f"{self.prefix}*"
+
+    def trade(self, trade_id: int | str) -> str:
+        return f"{self.prefix}trade:{trade_id}"
+
+    @property
+    def trades(self) -> str:
+        return f"{self.prefix}trades"
+
+    def order(self, order_id: str) -> str:
+        return f"{self.prefix}order:{order_id}"
+
+    @property
+    def orders(self) -> str:
+        return f"{self.prefix}orders"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    @property
+    def equity_fine(self) -> str:
+        return f"{self.prefix}equity:fine"
+
+    @property
+    def equity_coarse(self) -> str:
+        return f"{self.prefix}equity:coarse"
+
+    def insight(self, insight_id: str) -> str:
+        return f"{self.prefix}insight:{insight_id}"
+
+    @property
+    def insights(self) -> str:
+        return f"{self.prefix}insights"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}meta"

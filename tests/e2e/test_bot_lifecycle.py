@@ -1,0 +1,638 @@
+"""A bot's whole life through the CLI, against the KuCoin twin: up, trade, crash, down.
+
+One twin (examples/sim.yaml) on a background thread serves the module. The spec is
+examples/bulkhead.yaml pointed at the twin, with the sub-account key "bot1-trade" in a
+.env beside it, and every command runs as ``python -m bulkhead ...`` in a subprocess,
+as an operator would type it.
+
+One live run serves the first four tests, in file order: the ``live`` fixture starts
+the bot once; a second instance is refused while it runs; a SIGKILLed Freqtrade is
+restarted; then the bot must close a round trip, ``bulkhead down`` must leave nothing
+running, and every record (the twin's books, Freqtrade's database, the logs) must agree;
+finally no secret may appear in anything the run left behind. The last two tests start
+bots that must be refused before Freqtrade ever runs. Every wait polls with a deadline,
+and the fixtures always run ``bulkhead down``, so no process outlives the module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkhead.config.workspace import BotPaths, Workspace
+from bulkhead.fleet.lease import lease_holder
+from bulkhead.sim.engine import Twin
+from bulkhead.sim.server import TwinServer, prepare
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "examples" / "sim.yaml"
+SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
+EXAMPLE_TWIN_URL = "http://127.0.0.1:8899"
+EXAMPLE_BUDGET = "budget: {amount: 100, currency: USDT}"
+BOT = "bot1"
+BOT_KEY = "bot1-trade"
+MASTER_KEY = "master-admin"
+#: the variables the spec's credentials come from; the .env beside the spec supplies them
+CREDENTIAL_ENV = {
+    "apiKey": "BOT1_KUCOIN_API_KEY",
+    "secret": "BOT1_KUCOIN_API_SECRET",
+    "passphrase": "BOT1_KUCOIN_API_PASSPHRASE",
+}
+
+COMMAND_TIMEOUT_S = 150  # `up` itself waits up to 120 s for the bot to run
+ROUND_TRIP_DEADLINE_S = 240
+FREQTRADE_READY_DEADLINE_S = 90
+RESTART_DEADLINE_S = 60
+SECOND_INSTANCE_DEADLINE_S = 30
+STOP_DEADLINE_S = 60
+REL = 1e-8
+
+
+# -- the twin -------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    twin: Twin
+    url: str
+    root: Path
+    keys: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    root = tmp_path_factory.mktemp("bot_lifecycle")
+    # The twin's credentials file stays outside every spec folder: the secret scan of a
+    # bot's .bulkhead tree must not find them there by construction.
+    prepared = prepare(SCENARIO, credentials_out=root / "twin-creds.json")
+    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
+    with TwinServer(prepared.twin) as server:
+        yield Rig(twin=prepared.twin, url=server.url, root=root, keys=keys)
+
+
+# -- specs, commands, files -----------------------------------------------------------------
+
+
+def _write_spec(
+    directory: Path, twin_url: str, key: dict[str, str], *, budget: str | None = None
+) -> Path:
+    """examples/bulkhead.yaml aimed at the twin, and a .env (0600) with ``key`` beside it."""
+    text = SPEC_EXAMPLE.read_text()
+    assert text.count(EXAMPLE_TWIN_URL) == 1, "examples/bulkhead.yaml changed its twin URL"
+    text = text.replace(EXAMPLE_TWIN_URL, twin_url)
+    if budget is not None:
+        assert text.count(EXAMPLE_BUDGET) == 1, "examples/bulkhead.yaml changed its budget"
+        text = text.replace(EXAMPLE_BUDGET, f"budget: {{amount: {budget}, currency: USDT}}")
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = directory / "bulkhead.yaml"
+    spec.write_text(text)
+    env = directory / ".env"
+    env.write_text("".join(f"{var}={key[part]}\n" for part, var in CREDENTIAL_ENV.items()))
+    env.chmod(0o600)
+    return spec
+
+
+def _environment() -> dict[str, str]:
+    """Ours, minus anything that would override the spec's .env or point elsewhere."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in CREDENTIAL_ENV.values()
+        and name != "BULKHEAD_SPEC"
+        and not name.startswith("FREQTRADE__")
+    } | {"COLUMNS": "200"}
+
+
+def _bulkhead(
+    spec: Path, *args: str, timeout: float = COMMAND_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """``python -m bulkhead ARGS --spec SPEC`` run to completion in the spec's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "bulkhead", *args, "--spec", str(spec)],
+        cwd=spec.parent,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _shown(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+
+
+def _paths(spec: Path) -> BotPaths:
+    return Workspace.for_spec(spec).bot(BOT)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return f"({path.name} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _diagnosis(paths: BotPaths) -> str:
+    logs = paths.root / "logs"
+    return "\n".join(
+        f"--- tail of {path.name} ---\n{_tail(path)}"
+        for path in (
+            paths.status,
+            paths.log,
+            logs / "supervisor.out",
+            logs / "freqtrade.out",
+        )
+    )
+
+
+def _events(path: Path, name: str | None = None) -> list[dict[str, Any]]:
+    """The JSON lines of a log (other lines skipped), optionally only one event's."""
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and (name is None or entry.get("event") == name):
+            found.append(entry)
+    return found
+
+
+def _status(paths: BotPaths) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = json.loads(paths.status.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+def _poll(
+    what: str, probe: Callable[[], Any], deadline_s: float, paths: BotPaths, every: float = 0.5
+) -> Any:
+    """``probe()`` once it is truthy; a failure with the bot's logs at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {deadline_s:.0f} s\n{_diagnosis(paths)}")
+        time.sleep(every)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped by init) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (e.g. a bot's config path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command and _alive(int(entry.name)):
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def _closed_trades(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT count(*) FROM trades WHERE is_open = 0").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet, or locked for a moment
+        return 0
+
+
+def _accounts(accounts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        account: {cur: (b.balance, b.holds) for cur, b in per.items()}
+        for account, per in accounts.items()
+    }
+
+
+def _bring_down(spec: Path) -> None:
+    """``bulkhead down``; should anything of the bot survive it, SIGKILL exactly that.
+
+    Only processes whose command line names this spec or this bot's files are touched,
+    so a recycled pid can never hit a stranger.
+    """
+    paths = _paths(spec)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _bulkhead(spec, "down", BOT)
+    for text in (str(paths.root), str(spec)):
+        for line in _processes_mentioning(text):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
+# -- the live run ---------------------------------------------------------------------------
+
+
+@dataclass
+class LiveRun:
+    rig: Rig
+    spec: Path
+    paths: BotPaths
+    key: dict[str, str]
+    up: subprocess.CompletedProcess[str]
+    started: float
+    master_before: dict[str, Any]
+    #: the result of `bulkhead down` once it ran (first caller runs it)
+    down: subprocess.CompletedProcess[str] | None = None
+    #: supervisor pid and every Freqtrade pid seen, recorded just before `down`
+    supervisor_pid: int | None = None
+    freqtrade_pids: set[int] = field(default_factory=set)
+
+    def require_running(self) -> dict[str, Any]:
+        """status.json of the running bot, or a failure saying why it does not run."""
+        assert self.down is None, "the live run was already brought down (tests out of order?)"
+        assert self.up.returncode == 0, _shown(self.up)
+        status = _status(self.paths)
+        holder = lease_holder(self.paths.lock)
+        assert status.get("state") == "running", f"{status}\n{_diagnosis(self.paths)}"
+        assert holder == status.get("pid"), f"lease held by {holder}, status {status}"
+        return status
+
+    def stop(self) -> subprocess.CompletedProcess[str]:
+        """`bulkhead down`, once; what it printed."""
+        if self.down is None:
+            status = _status(self.paths)
+            self.supervisor_pid = lease_holder(self.paths.lock)
+            started = _events(self.paths.log, "freqtrade_started")
+            self.freqtrade_pids = {int(e["pid"]) for e in started}
+            if isinstance(status.get("child_pid"), int):
+                self.freqtrade_pids.add(status["child_pid"])
+            self.down = _bulkhead(self.spec, "down", BOT)
+        return self.down
+
+
+@pytest.fixture(scope="module")
+def live(rig: Rig) -> Iterator[LiveRun]:
+    """bot1, live on the twin, started once with `bulkhead up`; always brought down."""
+    key = rig.keys[BOT_KEY]
+    spec = _write_spec(rig.root / "live", rig.url, key)
+    master_before = _accounts(rig.twin.user_by_name("master").accounts)
+    started = time.monotonic()
+    try:
+        up = _bulkhead(spec, "up", BOT)
+        yield LiveRun(
+            rig=rig,
+            spec=spec,
+            paths=_paths(spec),
+            key=key,
+            up=up,
+            started=started,
+            master_before=master_before,
+        )
+    finally:
+        _bring_down(spec)
+
+
+def test_a_second_instance_of_a_running_bot_is_refused(live: LiveRun) -> None:
+    first = live.require_running()
+    refusals_before = len(_events(live.paths.log, "supervisor_refused"))
+
+    began = time.monotonic()
+    second = subprocess.run(
+        [sys.executable, "-m", "bulkhead", "run-bot", BOT, "--spec", str(live.spec)],
+        cwd=live.spec.parent,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=SECOND_INSTANCE_DEADLINE_S,
+        check=False,
+    )
+    took = time.monotonic() - began
+    print(f"second instance refused after {took:.1f} s")
+
+    assert second.returncode == 4, _shown(second)  # supervisor.EXIT_ALREADY_RUNNING
+    assert took < SECOND_INSTANCE_DEADLINE_S / 2
+    refusals = _events(live.paths.log, "supervisor_refused")
+    assert len(refusals) == refusals_before + 1
+    # The first instance never noticed: same lease holder, same Freqtrade, still running.
+    assert lease_holder(live.paths.lock) == first["pid"]
+    after = _status(live.paths)
+    assert after["state"] == "running"
+    assert after["child_pid"] == first["child_pid"]
+    assert after["restarts"] == first["restarts"]
+    assert _alive(first["pid"])
+    assert _alive(first["child_pid"])
+
+
+def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> None:
+    first = live.require_running()
+    # Let Freqtrade get properly going (its strategy started) before pulling the plug.
+    _poll(
+        "Freqtrade's strategy to start",
+        lambda: _events(live.paths.freqtrade_log, "strategy_start"),
+        FREQTRADE_READY_DEADLINE_S,
+        live.paths,
+    )
+    old_child = first["child_pid"]
+    os.kill(old_child, signal.SIGKILL)
+    killed = time.monotonic()
+
+    def restarted() -> dict[str, Any] | None:
+        status = _status(live.paths)
+        child = status.get("child_pid")
+        if status.get("state") == "running" and child not in (None, old_child):
+            return status
+        return None
+
+    status = _poll("a restarted Freqtrade", restarted, RESTART_DEADLINE_S, live.paths, 0.2)
+    print(f"Freqtrade restarted {time.monotonic() - killed:.1f} s after SIGKILL")
+
+    assert status["restarts"] >= 1
+    assert status["pid"] == first["pid"], "the supervisor itself must not have changed"
+    assert lease_holder(live.paths.lock) == first["pid"]
+    assert not _alive(old_child)
+    assert _alive(status["child_pid"])
+    crashes = _events(live.paths.log, "freqtrade_crashed")
+    assert crashes, _diagnosis(live.paths)
+    assert crashes[-1]["exit_code"] == -signal.SIGKILL
+    assert crashes[-1]["restarts"] >= 1
+    started = [e["pid"] for e in _events(live.paths.log, "freqtrade_started")]
+    assert started[-2:] == [old_child, status["child_pid"]]
+
+
+def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> None:
+    assert live.up.returncode == 0, _shown(live.up)
+    assert f"{BOT}: running" in live.up.stdout, _shown(live.up)
+    live.require_running()
+
+    remaining = ROUND_TRIP_DEADLINE_S - (time.monotonic() - live.started)
+
+    def traded() -> int:
+        assert lease_holder(live.paths.lock) is not None, "the supervisor died"
+        return _closed_trades(live.paths.database)
+
+    _poll("a closed trade in Freqtrade's database", traded, remaining, live.paths)
+    print(f"first closed trade {time.monotonic() - live.started:.1f} s after `up`")
+
+    shown = _bulkhead(live.spec, "status", BOT)
+    assert shown.returncode == 0, _shown(shown)
+    row = next((line.split() for line in shown.stdout.splitlines() if line.startswith(BOT)), [])
+    assert row[:3] == [BOT, "live", "running"], shown.stdout
+    assert row[3] == str(live.supervisor_pid or lease_holder(live.paths.lock))
+
+    # -- down: the lease is free and nothing of the bot runs any more -----------------------
+    down = live.stop()
+    assert down.returncode == 0, _shown(down)
+    assert f"{BOT}: stopped" in down.stdout, _shown(down)
+    assert lease_holder(live.paths.lock) is None
+    assert _status(live.paths)["state"] == "stopped"
+    assert live.supervisor_pid is not None
+    assert live.freqtrade_pids, "no Freqtrade pid was ever recorded"
+    for pid in live.freqtrade_pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not _alive(live.supervisor_pid)
+    assert _processes_mentioning(str(live.paths.config)) == []
+    assert _processes_mentioning(str(live.spec)) == []
+
+    _check_exchange_against_database(live)
+    _check_logs_against_database(live)
+
+
+def _filled_orders(database: Path) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+    """(closed trades, orders that filled anything) from Freqtrade's database."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        trades = db.execute("SELECT * FROM trades WHERE is_open = 0").fetchall()
+        orders = db.execute("SELECT * FROM orders WHERE filled > 0").fetchall()
+    return trades, orders
+
+
+def _check_exchange_against_database(live: LiveRun) -> None:
+    twin = live.rig.twin
+    bot = twin.user_by_name(BOT)
+    master = twin.user_by_name("master")
+    orders = dict(twin.state.orders)
+    fills = list(twin.state.fills)
+
+    # Everything on the exchange was done by the sub-account; the master is untouched.
+    assert orders, "the twin saw no orders"
+    assert {o.uid for o in orders.values()} == {bot.uid}
+    assert {f.uid for f in fills} == {bot.uid}
+    assert _accounts(master.accounts) == live.master_before
+
+    trades, filled = _filled_orders(live.paths.database)
+    assert trades, "no closed trade in Freqtrade's database"
+    for trade in trades:
+        sides = {r["ft_order_side"] for r in filled if r["ft_trade_id"] == trade["id"]}
+        assert {"buy", "sell"} <= sides, f"trade {trade['id']} filled only {sides}"
+
+    # Each filled order in Freqtrade's database is the twin's order, as the twin filled it.
+    assert filled
+    for row in filled:
+        order_id = row["order_id"]
+        assert order_id in orders, f"{order_id} unknown to the twin"
+        mine = [f for f in fills if f.order_id == order_id]
+        assert mine, f"no twin fill for {order_id}"
+        size = sum((f.size for f in mine), Decimal(0))
+        funds = sum((f.funds for f in mine), Decimal(0))
+        assert {f.side for f in mine} == {row["side"]}
+        assert row["filled"] == pytest.approx(float(size), rel=REL), order_id
+        assert row["cost"] == pytest.approx(float(funds), rel=REL), order_id
+        assert row["average"] == pytest.approx(float(funds / size), rel=REL), order_id
+        assert orders[order_id].deal_size == size
+
+    # The sub-account's money is its 100 USDT plus exactly what the fills moved.
+    expected: dict[str, Decimal] = {"USDT": Decimal(100)}
+    for f in fills:
+        base, quote = f.symbol.split("-")
+        sign = 1 if f.side == "buy" else -1
+        expected[base] = expected.get(base, Decimal(0)) + sign * f.size
+        expected[quote] = expected.get(quote, Decimal(0)) - sign * f.funds
+        expected[f.fee_currency] = expected.get(f.fee_currency, Decimal(0)) - f.fee
+    held = {cur: b.balance for cur, b in bot.accounts["trade"].items()}
+    for currency, amount in expected.items():
+        assert held.get(currency, Decimal(0)) == amount, currency
+
+
+def _check_logs_against_database(live: LiveRun) -> None:
+    # Every fill in the database was logged by the strategy, with the same numbers.
+    _, filled = _filled_orders(live.paths.database)
+    logged: dict[str, list[dict[str, Any]]] = {}
+    for entry in _events(live.paths.freqtrade_log, "order_filled"):
+        logged.setdefault(str(entry.get("order_id")), []).append(entry)
+    for row in filled:
+        events = logged.get(row["order_id"])
+        assert events, f"no order_filled event for {row['order_id']} ({row['ft_order_side']})"
+        entry = events[-1]
+        assert entry["bot"] == BOT
+        assert entry["trade_id"] == row["ft_trade_id"]
+        assert entry["side"] == row["ft_order_side"]
+        assert entry["amount"] == pytest.approx(row["filled"], rel=REL)
+        assert entry["price"] == pytest.approx(row["average"], rel=REL)
+        assert entry["cost"] == pytest.approx(row["cost"], rel=REL)
+
+    # The supervisor proved the key harmless before it ever started Freqtrade.
+    supervisor = _events(live.paths.log)
+    names = [e.get("event") for e in supervisor]
+    assert "freqtrade_started" in names
+    first_start = names.index("freqtrade_started")
+    preflights = [i for i, e in enumerate(supervisor) if e.get("event") == "preflight"]
+    assert preflights, "no preflight event"
+    assert preflights[0] < first_start
+    assert all(supervisor[i]["passed"] is True for i in preflights)
+    assert supervisor[preflights[0]]["report"]["passed"] is True
+    assert names.index("config_rendered") < first_start
+    assert names[-1] == "supervisor_stop", names[-5:]
+
+
+def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
+    if live.down is None:  # run alone: let the bot log a while, then stop it
+        live.require_running()
+        _poll(
+            "an order fill in the logs",
+            lambda: _events(live.paths.freqtrade_log, "order_filled"),
+            ROUND_TRIP_DEADLINE_S,
+            live.paths,
+        )
+    live.stop()
+    secrets = {part: live.key[part] for part in CREDENTIAL_ENV}
+    for part, value in secrets.items():
+        assert len(value) >= 8, f"the twin's {part} is too short to search for"
+
+    bulkhead_dir = live.spec.parent / ".bulkhead"
+    files = sorted(p for p in bulkhead_dir.rglob("*") if p.is_file())
+    names = {p.name for p in files}
+    assert {
+        "config.json",
+        "api.json",
+        "status.json",
+        "tradesv3.sqlite",
+        "bot.jsonl",
+        "freqtrade.jsonl",
+        "freqtrade.out",
+        "supervisor.out",
+    } <= names, sorted(names)
+    for path in files:
+        content = path.read_bytes()
+        for part, value in secrets.items():
+            assert value.encode() not in content, f"the {part} is in {path}"
+
+    for mode in ("config.json", "api.json"):
+        path = live.paths.root / mode
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is not 0600"
+
+    shown = _bulkhead(live.spec, "logs", BOT, "--json", "--lines", "1000000")
+    assert shown.returncode == 0, _shown(shown)
+    lines = shown.stdout.splitlines()
+    assert len(lines) > 10
+    assert any(json.loads(line).get("event") == "order_filled" for line in lines)
+    rendered = _bulkhead(live.spec, "render", BOT, "--show")
+    assert rendered.returncode == 0, _shown(rendered)
+    assert '"exchange"' in rendered.stdout
+    for output in (shown, rendered):
+        for part, value in secrets.items():
+            assert value not in output.stdout + output.stderr, f"the {part} was printed"
+    assert stat.S_IMODE(live.paths.config.stat().st_mode) == 0o600
+
+
+# -- starts that must be refused --------------------------------------------------------------
+
+
+def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`bulkhead up` of a bot that must not start: its output, and its preflight event."""
+    paths = _paths(spec)
+    orders_before = len(rig.twin.state.orders)
+    master_before = _accounts(rig.twin.user_by_name("master").accounts)
+    try:
+        up = _bulkhead(spec, "up", BOT)
+        _poll("the refused supervisor to exit", lambda: not lease_holder(paths.lock), 30, paths)
+    finally:
+        _bring_down(spec)
+
+    assert up.returncode != 0, _shown(up)
+    assert f"{BOT}: refused" in up.stdout, _shown(up)
+    status = _status(paths)
+    assert status["state"] == "stopped", status  # refused, then released its lease
+    events = _events(paths.log)
+    names = [e.get("event") for e in events]
+    assert "freqtrade_started" not in names, names
+    assert "config_rendered" not in names, names
+    assert "preflight_refused" in names, names
+    assert not paths.config.exists(), "a refused bot must not get a config"
+    assert not paths.freqtrade_log.exists()
+    assert _processes_mentioning(str(spec)) == []
+    # The exchange saw no order and no money moved.
+    assert len(rig.twin.state.orders) == orders_before
+    assert _accounts(rig.twin.user_by_name("master").accounts) == master_before
+    (preflight,) = [e for e in events if e.get("event") == "preflight"]
+    assert preflight["passed"] is False
+    return up, preflight
+
+
+def _checks(preflight: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in preflight["report"]["checks"]}
+
+
+def test_live_start_is_refused_with_a_master_key(rig: Rig) -> None:
+    master_key = rig.keys[MASTER_KEY]
+    spec = _write_spec(rig.root / "master-key", rig.url, master_key)
+
+    up, preflight = _refused_start(rig, spec)
+
+    checks = _checks(preflight)
+    assert checks["key_valid"] == "pass"
+    assert checks["key_is_sub_account"] == "fail"
+    assert checks["subaccount_matches"] == "fail"
+    assert checks["permissions_trade_only"] == "fail"
+    master = rig.twin.user_by_name("master")
+    assert not [o for o in rig.twin.state.orders.values() if o.uid == master.uid]
+    # Refusing a master key must not leak it either.
+    for path in (spec.parent / ".bulkhead").rglob("*"):
+        if path.is_file():
+            for part in CREDENTIAL_ENV:
+                assert master_key[part].encode() not in path.read_bytes(), f"{part} in {path}"
+    for part in CREDENTIAL_ENV:
+        assert master_key[part] not in up.stdout + up.stderr
+
+
+def test_budget_below_the_exchange_minimum_refuses_to_start(rig: Rig) -> None:
+    spec = _write_spec(rig.root / "tiny-budget", rig.url, rig.keys[BOT_KEY], budget="0.05")
+
+    _, preflight = _refused_start(rig, spec)
+
+    checks = _checks(preflight)
+    assert checks["budget_above_exchange_minimum"] == "fail", checks
+    # Only the budget is wrong: the key itself is a proper trade-only sub-account key.
+    failed = {name for name, status in checks.items() if status == "fail"}
+    assert failed == {"budget_above_exchange_minimum"}, checks
