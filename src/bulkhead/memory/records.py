@@ -6,8 +6,8 @@ so a record read back compares equal to the one written.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
