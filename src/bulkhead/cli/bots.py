@@ -141,6 +141,8 @@ def register(app: typer.Typer) -> None:
         Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
         """
         from bulkhead.fleet.supervisor import Supervisor
+        from bulkhead.memory.deployment import embedded, prepare_memory
+        from bulkhead.memory.server import Connection
 
         chosen = select(load(spec), bot)[0]
         paths = workspace(spec).bot(chosen.name)
@@ -151,12 +153,21 @@ def register(app: typer.Typer) -> None:
         formatter.redact = redactor
         file_handler.setFormatter(formatter)
         logging.getLogger().addHandler(file_handler)
+        fleet = load(spec)
+        env = environ(spec)
+        server = embedded(fleet, workspace(spec))
+
+        def memory() -> Connection:
+            return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
+
         supervisor = Supervisor(
             chosen,
             paths,
-            environ=environ(spec),
+            environ=env,
             secrets_dir=secrets_dir(spec),
             child_output=child_output,
             redactor=redactor,
+            memory=memory,
+            memory_heal=server.heal if server is not None else None,
         )
         sys.exit(supervisor.run())

@@ -24,6 +24,7 @@ from bulkhead.cli.runtime import STATUS_HEADER, render_table, status_rows
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.fleet import local
+from bulkhead.memory.deployment import stop_embedded
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -147,6 +148,8 @@ def register(app: typer.Typer) -> None:
             finally:
                 stopped = local.stop(paths)
                 typer.echo(f"{bot.name}: {'stopped' if stopped else 'was not running'}")
+                if stop_embedded(load_fleet(spec), Workspace.for_spec(spec)):
+                    typer.echo("memory (embedded redis): stopped")
                 signal.signal(signal.SIGTERM, previous)
         typer.echo("twin stopped; nothing left running")
         if scratch is not None:

@@ -16,6 +16,7 @@ from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet import local
 from bulkhead.fleet.ftapi import snapshot
 from bulkhead.fleet.lease import lease_holder
+from bulkhead.memory.deployment import stop_embedded
 
 OptionalBot = Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")]
 
@@ -103,10 +104,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Stop bots gracefully and wait until nothing of them runs."""
-        for chosen in select(load(spec), bot):
+        """Stop bots gracefully and wait until nothing of them runs.
+
+        Without a bot name, the embedded Redis of the deployment is stopped too.
+        """
+        fleet = load(spec)
+        for chosen in select(fleet, bot):
             stopped = local.stop(workspace(spec).bot(chosen.name))
             typer.echo(f"{chosen.name}: {'stopped' if stopped else 'was not running'}")
+        if bot is None and stop_embedded(fleet, workspace(spec)):
+            typer.echo("embedded redis: stopped")
 
     @app.command()
     def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:

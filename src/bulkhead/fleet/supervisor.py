@@ -35,6 +35,14 @@ from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.lease import Lease, LeaseHeld
 from bulkhead.logs import Redactor, event
+from bulkhead.memory.recorder import (
+    EVENTS_DAYS_ENV,
+    PASSWORD_ENV,
+    RECONCILE_ENV,
+    URL_ENV,
+    USER_ENV,
+)
+from bulkhead.memory.server import Connection
 
 logger = logging.getLogger("bulkhead.supervisor")
 
@@ -44,6 +52,7 @@ EXIT_CONFIG = 2
 EXIT_PREFLIGHT = 3
 EXIT_ALREADY_RUNNING = 4
 GRACE_S = 30.0
+HEAL_EVERY_S = 5.0
 
 
 class Report(Protocol):
@@ -78,6 +87,12 @@ class Supervisor:
     _child: subprocess.Popen[bytes] | None = None
     _restarts: int = 0
     _child_env: dict[str, str] = field(default_factory=dict)
+    #: the bot's own memory connection (ACL user), prepared on start; None: memory off
+    memory: Callable[[], Connection] | None = None
+    #: keeps an embedded Redis alive while the bot runs (restarts it if it died)
+    memory_heal: Callable[[], bool] | None = None
+    _last_heal: float = 0.0
+    _last_state: str = ""
 
     # -- entry point --------------------------------------------------------------------
 
@@ -93,7 +108,8 @@ class Supervisor:
             return self._run_leased()
         finally:
             self._restore_signals(previous)
-            self._write_status("stopped")
+            if self._last_state != "refused":  # a refusal and its reason outlive us
+                self._write_status("stopped")
             lease.release()
             event(logger, "supervisor_stop", restarts=self._restarts)
 
@@ -137,6 +153,7 @@ class Supervisor:
             event(logger, "credentials_unusable", logging.ERROR, reason=str(error))
             self._write_status("refused", reason=str(error))
             return EXIT_CONFIG
+        self._child_env.update(self._memory_environment())
         for value in self._child_env.values():
             self.redactor.add(value)
         config = render_freqtrade_config(self.bot, self.paths)
@@ -150,6 +167,42 @@ class Supervisor:
             available_capital=config["available_capital"],
         )
         return self._keep_running()
+
+    def _memory_environment(self) -> dict[str, str]:
+        """Where the recorder inside Freqtrade writes; memory trouble never stops the bot."""
+        if self.memory is None or not self.bot.memory.enabled:
+            event(logger, "memory_off")
+            return {}
+        try:
+            connection = self.memory()
+        except Exception as error:  # any failure here must leave trading possible
+            event(
+                logger,
+                "memory_unavailable",
+                logging.WARNING,
+                error=type(error).__name__,
+                detail=str(error)[:200],
+            )
+            return {}
+        event(logger, "memory_ready", user=connection.username)
+        retention = self.bot.memory.retention
+        return {
+            URL_ENV: connection.url,
+            USER_ENV: connection.username,
+            PASSWORD_ENV: connection.password,
+            EVENTS_DAYS_ENV: str(retention.events_days),
+            RECONCILE_ENV: str(self.bot.memory.reconcile_every_s),
+        }
+
+    def _heal_memory(self) -> None:
+        if self.memory_heal is None or time.monotonic() - self._last_heal < HEAL_EVERY_S:
+            return
+        self._last_heal = time.monotonic()
+        try:
+            if self.memory_heal():
+                event(logger, "memory_server_restarted", logging.WARNING)
+        except Exception as error:  # keep supervising Freqtrade whatever Redis does
+            event(logger, "memory_heal_failed", logging.WARNING, error=type(error).__name__)
 
     # -- the Freqtrade child ------------------------------------------------------------
 
@@ -197,6 +250,7 @@ class Supervisor:
                     code = self._child.wait(timeout=0.5)
                     break
                 except subprocess.TimeoutExpired:
+                    self._heal_memory()
                     continue
             event(logger, "freqtrade_exited", exit_code=code, stopping=self._stopping)
             return code
@@ -238,6 +292,7 @@ class Supervisor:
             signal.signal(signum, handler)
 
     def _write_status(self, state: str, **details: Any) -> None:
+        self._last_state = state
         status = {
             "bot": self.bot.name,
             "state": state,

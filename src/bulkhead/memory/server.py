@@ -122,16 +122,17 @@ class ManagedRedis:
         descriptor = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"port": port, "password": password, "binary": self.binary}, handle)
-        log = (self.directory / "redis.log").open("ab")
-        subprocess.Popen(  # noqa: S603 - a redis-server binary we chose
+        # daemonize: the server detaches from whoever started it (CLI or supervisor), so
+        # it never lingers as a zombie child and outlives the process that started it.
+        subprocess.run(  # noqa: S603 - a redis-server binary we chose
             [self.binary, str(self.directory / "redis.conf")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             cwd=self.directory,
+            timeout=START_TIMEOUT_S,
+            check=False,
         )
-        log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.is_running():
@@ -148,7 +149,9 @@ class ManagedRedis:
                     f"port {port}",
                     "protected-mode yes",
                     f"dir {self.directory}",
-                    "pidfile redis.pid",
+                    "daemonize yes",
+                    f"pidfile {self.directory / 'redis.pid'}",
+                    f"logfile {self.directory / 'redis.log'}",
                     "appendonly yes",
                     f"appendfsync {self.fsync}",
                     "save ''",
@@ -157,6 +160,13 @@ class ManagedRedis:
                 ]
             )
         )
+
+    def heal(self) -> bool:
+        """Restart the server if it is down (its append-only file brings the data back)."""
+        if self.is_running():
+            return False
+        self.ensure_running()
+        return True
 
     def pid(self) -> int | None:
         try:

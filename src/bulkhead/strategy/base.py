@@ -16,6 +16,7 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 
 from bulkhead.logs import event
+from bulkhead.memory.recorder import Recorder
 
 logger = logging.getLogger("bulkhead.strategy")
 
@@ -28,8 +29,17 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
         section: dict[str, Any] = self.config.get("bulkhead", {})
         return list(section.get("protections", []))
 
+    _recorder: Recorder | None = None
+
+    def _remember(self, name: str, **data: Any) -> None:
+        if self._recorder is not None:
+            self._recorder.on_event(name, data)
+
     def bot_start(self, **kwargs: Any) -> None:
         section = self.config.get("bulkhead", {})
+        self._recorder = Recorder.from_environment(str(section.get("bot", "bot")))
+        if self._recorder is None:
+            event(logger, "memory_off", reason="no memory configured for this bot")
         event(
             logger,
             "strategy_start",
@@ -40,6 +50,14 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
             dry_run=self.config.get("dry_run"),
             protections=[p["method"] for p in self.protections],
         )
+
+    def bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:
+        if self._recorder is None:
+            return
+        equity = None
+        if self.wallets is not None:
+            equity = float(self.wallets.get_total_stake_amount())
+        self._recorder.on_loop(lambda: Trade.get_trades_proxy(), equity)
 
     def confirm_trade_entry(
         self,
@@ -63,6 +81,15 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
             amount=amount,
             rate=rate,
             stake=amount * rate,
+            decision="allow",
+        )
+        self._remember(
+            "entry_signal",
+            pair=pair,
+            side=side,
+            reason=entry_tag or "signal",
+            amount=amount,
+            rate=rate,
             decision="allow",
         )
         return True
@@ -90,6 +117,15 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
             rate=rate,
             decision="allow",
         )
+        self._remember(
+            "exit_signal",
+            pair=pair,
+            trade_id=trade.id,
+            reason=exit_reason,
+            amount=amount,
+            rate=rate,
+            decision="allow",
+        )
         return True
 
     def order_filled(
@@ -110,3 +146,5 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
             fee_open_cost=trade.fee_open_cost,
             fee_close_cost=trade.fee_close_cost,
         )
+        if self._recorder is not None:
+            self._recorder.on_fill(trade, order)
