@@ -109,13 +109,18 @@ def _write_spec(
 
 
 def _environment() -> dict[str, str]:
-    """Ours, minus anything that would override the spec's .env or point elsewhere."""
+    """Ours, minus anything that would override the spec's .env or point elsewhere.
+
+    Also minus pytest's own variables: Freqtrade skips its ``log_config`` (and so
+    Bulkhead's JSON log file and redaction) whenever PYTEST_VERSION is set, and an
+    operator's shell never has it.
+    """
     return {
         name: value
         for name, value in os.environ.items()
         if name not in CREDENTIAL_ENV.values()
         and name != "BULKHEAD_SPEC"
-        and not name.startswith("FREQTRADE__")
+        and not name.startswith(("FREQTRADE__", "PYTEST_"))
     } | {"COLUMNS": "200"}
 
 
@@ -213,17 +218,23 @@ def _alive(pid: int) -> bool:
     return fields[0] != "Z"
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that mention ``text`` (e.g. a bot's config path)."""
+def _processes_in(directory: Path, *, by_cwd: bool = True) -> list[str]:
+    """Live processes whose command line names ``directory`` (or that run inside it).
+
+    That is every process of a deployment: the supervisor names its spec, Freqtrade its
+    config, and an embedded Redis runs in the deployment's .bulkhead folder.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd") if by_cwd else ""
         except OSError:
             continue
-        if text in command and _alive(int(entry.name)):
+        inside = str(directory) in command or cwd.startswith(str(directory))
+        if inside and _alive(int(entry.name)):
             found.append(f"{entry.name}: {command}")
     return found
 
@@ -245,19 +256,20 @@ def _accounts(accounts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bring_down(spec: Path) -> None:
-    """``bulkhead down``; should anything of the bot survive it, SIGKILL exactly that.
+def _bring_down(spec: Path) -> list[str]:
+    """``bulkhead down`` for the whole spec (every bot, and its embedded Redis); then
+    SIGKILL whatever process of the deployment survived it. What had to be killed.
 
-    Only processes whose command line names this spec or this bot's files are touched,
-    so a recycled pid can never hit a stranger.
+    Only processes that name the spec's folder or run inside it are touched, so a
+    recycled pid can never hit a stranger.
     """
-    paths = _paths(spec)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        _bulkhead(spec, "down", BOT)
-    for text in (str(paths.root), str(spec)):
-        for line in _processes_mentioning(text):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+        _bulkhead(spec, "down")
+    leftovers = _processes_in(spec.parent)
+    for line in leftovers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    return leftovers
 
 
 # -- the live run ---------------------------------------------------------------------------
@@ -320,7 +332,8 @@ def live(rig: Rig) -> Iterator[LiveRun]:
             master_before=master_before,
         )
     finally:
-        _bring_down(spec)
+        leftovers = _bring_down(spec)
+    assert leftovers == [], "`bulkhead down` left these running (now killed)"
 
 
 def test_a_second_instance_of_a_running_bot_is_refused(live: LiveRun) -> None:
@@ -422,8 +435,8 @@ def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> 
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not _alive(live.supervisor_pid)
-    assert _processes_mentioning(str(live.paths.config)) == []
-    assert _processes_mentioning(str(live.spec)) == []
+    # (`down BOT` stops that bot; the deployment's embedded Redis, if any, may stay.)
+    assert _processes_in(live.spec.parent, by_cwd=False) == []
 
     _check_exchange_against_database(live)
     _check_logs_against_database(live)
@@ -578,12 +591,15 @@ def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[st
         up = _bulkhead(spec, "up", BOT)
         _poll("the refused supervisor to exit", lambda: not lease_holder(paths.lock), 30, paths)
     finally:
-        _bring_down(spec)
+        leftovers = _bring_down(spec)
+    assert leftovers == [], "`bulkhead down` left these running (now killed)"
 
     assert up.returncode != 0, _shown(up)
     assert f"{BOT}: refused" in up.stdout, _shown(up)
+    # The refusal, and why, outlive the supervisor that refused.
     status = _status(paths)
-    assert status["state"] == "stopped", status  # refused, then released its lease
+    assert status["state"] == "refused", status
+    assert status["reason"] == "preflight failed", status
     events = _events(paths.log)
     names = [e.get("event") for e in events]
     assert "freqtrade_started" not in names, names
@@ -591,7 +607,6 @@ def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[st
     assert "preflight_refused" in names, names
     assert not paths.config.exists(), "a refused bot must not get a config"
     assert not paths.freqtrade_log.exists()
-    assert _processes_mentioning(str(spec)) == []
     # The exchange saw no order and no money moved.
     assert len(rig.twin.state.orders) == orders_before
     assert _accounts(rig.twin.user_by_name("master").accounts) == master_before

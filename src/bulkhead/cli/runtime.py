@@ -106,14 +106,17 @@ def register(app: typer.Typer) -> None:
     def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
         """Stop bots gracefully and wait until nothing of them runs.
 
-        Without a bot name, the embedded Redis of the deployment is stopped too.
+        When no bot of the spec is left running, its embedded Redis is stopped too.
         """
         fleet = load(spec)
         for chosen in select(fleet, bot):
             stopped = local.stop(workspace(spec).bot(chosen.name))
             typer.echo(f"{chosen.name}: {'stopped' if stopped else 'was not running'}")
-        if bot is None and stop_embedded(fleet, workspace(spec)):
-            typer.echo("embedded redis: stopped")
+        still_running = [
+            b.name for b in fleet.bots if local.is_running(workspace(spec).bot(b.name))
+        ]
+        if not still_running and stop_embedded(fleet, workspace(spec)):
+            typer.echo("embedded redis: stopped (no bot left running)")
 
     @app.command()
     def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:

@@ -241,7 +241,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT if output else None,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, **self._child_env},
+                env={**_inherited_environment(), **self._child_env},
             )
             event(logger, "freqtrade_started", pid=self._child.pid)
             self._write_status("running", child_pid=self._child.pid)
@@ -305,3 +305,9 @@ class Supervisor:
         temporary = self.paths.status.with_suffix(".tmp")
         temporary.write_text(json.dumps(status))
         temporary.replace(self.paths.status)
+
+
+def _inherited_environment() -> dict[str, str]:
+    """Our environment for Freqtrade, minus pytest's markers: with ``PYTEST_VERSION`` set,
+    Freqtrade skips its log configuration, and with it our JSON formatter and redaction."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
