@@ -23,16 +23,20 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 import bulkhead.strategy
+from bulkhead.config.loader import parse_fleet
+from bulkhead.config.render import render_freqtrade_config
+from bulkhead.config.workspace import BotPaths
 from bulkhead.sim.engine import Twin
-from bulkhead.sim.freqtrade_config import twin_freqtrade_config
 from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "examples" / "sim.yaml"
+EXAMPLE_SPEC = ROOT / "examples" / "bulkhead.yaml"
 FREQTRADE = Path(sys.executable).with_name("freqtrade")
 STRATEGY_DIR = Path(bulkhead.strategy.__file__).parent
 BOT_KEY = "bot1-trade"
@@ -60,23 +64,23 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     root = tmp_path_factory.mktemp("freqtrade_on_twin")
     prepared = prepare(SCENARIO, credentials_out=root / "creds.json")
     key = next(c for c in prepared.credentials if c["name"] == BOT_KEY)
-    user_data = root / "user_data"
-    user_data.mkdir()
     logs = root / "logs"
     logs.mkdir()
-    db_path = root / "trades.sqlite"
     with TwinServer(prepared.twin) as server:
-        config = twin_freqtrade_config(
-            twin_url=server.url,
-            api_key=str(key["apiKey"]),
-            secret=str(key["secret"]),
-            passphrase=str(key["passphrase"]),
-            pairs=[PAIR],
-            user_data_dir=user_data,
-            db_url=f"sqlite:///{db_path}",
-            strategy="TwinScalper",
-            strategy_path=STRATEGY_DIR,
+        # The product's own renderer, with the key written in: this module drives the
+        # freqtrade commands by hand, without Bulkhead's supervisor and its environment.
+        spec = yaml.safe_load(EXAMPLE_SPEC.read_text())
+        spec["bots"][0]["exchange"] = {"target": server.url}
+        bot = parse_fleet(spec).bots[0]
+        paths = BotPaths(root / "bot")
+        paths.user_data.mkdir(parents=True)
+        config = render_freqtrade_config(bot, paths)
+        config["exchange"].update(
+            key=str(key["apiKey"]), secret=str(key["secret"]), password=str(key["passphrase"])
         )
+        del config["api_server"]
+        config["stake_amount"] = 20
+        user_data, db_path = paths.user_data, paths.database
         config_path = root / "config.json"
         config_path.write_text(json.dumps(config, indent=2))
         master = prepared.twin.user_by_name("master")
