@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import bots, demo, deploy, runtime, sim
+from bulkhead.cli import bots, demo, deploy, memory, runtime, sim
 
 
 def build_app() -> typer.Typer:
@@ -21,6 +21,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.add_typer(sim.build_app(), name="sim")
+    app.add_typer(memory.build_app(), name="memory")
     bots.register(app)
     runtime.register(app)
     demo.register(app)

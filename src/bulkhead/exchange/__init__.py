@@ -2,10 +2,6 @@
 
 A bot's key is the one thing that can move real money, so before a bot trades Bulkhead
 asks KuCoin (or a twin) what the key can do and refuses anything beyond spot trading.
+Import from the modules (``bulkhead.exchange.preflight``): this package itself imports
+nothing, so the twin can share ``permissions`` without loading ccxt.
 """
-
-from __future__ import annotations
-
-from bulkhead.exchange.preflight import Check, PreflightReport, make_client, run_preflight
-
-__all__ = ["Check", "PreflightReport", "make_client", "run_preflight"]

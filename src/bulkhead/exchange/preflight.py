@@ -28,6 +28,7 @@ import ccxt
 from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
+from bulkhead.exchange.permissions import KUCOIN_PERMISSIONS
 from bulkhead.logs import Redactor
 from bulkhead.sim.client import ccxt_overrides
 
@@ -37,18 +38,6 @@ Status = Literal["pass", "warn", "fail"]
 
 #: What a bot's key may carry: reading (General) and spot trading, nothing that moves funds.
 TRADE_ONLY = frozenset({"General", "Spot"})
-#: KuCoin's permissions in the order its documentation lists them, for stable messages.
-KUCOIN_PERMISSIONS = (
-    "General",
-    "Spot",
-    "Margin",
-    "Futures",
-    "InnerTransfer",
-    "Transfer",
-    "FlexTransfers",
-    "Earn",
-    "Withdrawal",
-)
 #: One slow answer should not hang a preflight that an operator is waiting on.
 CLIENT_TIMEOUT_MS = 10_000
 #: KuCoin refuses signed requests more than 5 s off; 3 s leaves room for network delay.

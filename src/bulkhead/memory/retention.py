@@ -147,8 +147,9 @@ def prune_due(
 
 
 def _prune_events(client: redis.Redis, keys: BotKeys, minid_ms: int) -> int:
-    # exact (not "~"): the stream holds nothing older than the retention afterwards
-    return int(client.xtrim(keys.events, minid=minid_ms, approximate=False))
+    # exact (not "~"): the stream holds nothing older than the retention afterwards; a
+    # retention longer than the epoch is clamped (a negative stream id is refused)
+    return int(client.xtrim(keys.events, minid=max(minid_ms, 0), approximate=False))
 
 
 def _prune_equity(

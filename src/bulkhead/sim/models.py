@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bulkhead.exchange.permissions import KUCOIN_PERMISSIONS
 from bulkhead.sim.prices import PriceSourceSpec
 
 AccountType = Literal["main", "trade", "trade_hf"]
@@ -19,20 +20,8 @@ ACCOUNT_TYPES: tuple[AccountType, ...] = ("main", "trade", "trade_hf")
 UserMode = Literal["classic", "hf"]
 ExchangeStatus = Literal["open", "close", "cancelonly"]
 
-#: Every permission KuCoin can put on a key, in KuCoin's spelling.
-PERMISSIONS = frozenset(
-    {
-        "General",
-        "Spot",
-        "Margin",
-        "Futures",
-        "InnerTransfer",
-        "Transfer",
-        "FlexTransfers",
-        "Earn",
-        "Withdrawal",
-    }
-)
+#: Every permission KuCoin can put on a key, in KuCoin's spelling (shared with preflight).
+PERMISSIONS = frozenset(KUCOIN_PERMISSIONS)
 #: What KuCoin lets a sub-account key carry.
 SUB_ACCOUNT_PERMISSIONS = frozenset({"General", "Spot", "Futures", "Margin", "InnerTransfer"})
 

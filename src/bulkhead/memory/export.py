@@ -1,0 +1,523 @@
+"""A bot's memory out of Redis and back: JSONL to restore exactly, Parquet to analyse.
+
+JSONL is the backup format: one object per line, the first a header::
+
+    {"kind": "header", "bot": "bot1", "version": 1, "exported_ms": 1767225600000}
+    {"kind": "trade", "bot": "bot1", "trade_id": 7, "pair": "XRP/USDT", ...}
+    {"kind": "order", "bot": "bot1", "order_id": "o-1", "trade_id": 7, ...}
+    {"kind": "event", "bot": "bot1", "id": "1767225600000-0", "fields": {"event": ..., "data": ...}}
+    {"kind": "equity_fine", "bot": "bot1", "at_ms": 1767225600000, "value": 101.5}
+    {"kind": "equity_coarse", "bot": "bot1", "at_ms": 1767222000000, "value": 100.0}
+    {"kind": "insight", "bot": "bot1", "ttl_ms": 2591999000, "id": ..., "text": ..., ...}
+    {"kind": "meta", "bot": "bot1", "fields": {...}}
+
+Trades, orders and insights have a fixed schema, so their fields sit at the top level
+(trades and orders typed, as ``TradeRecord``/``OrderRecord``). Stream entries and the meta
+hash are open-ended, so theirs are nested under ``fields`` and can never collide with
+``kind`` or ``bot``. Event ids are kept, so a restored stream is the same stream.
+
+Importing fills in what is missing and never overwrites: a record already in memory is
+left as it is (an old backup cannot reopen a closed trade), an event is appended only if
+its id is newer than the stream's last id, an insight gets back the TTL it had left (as an
+absolute deadline, so a backup restored later does not extend it; already expired ones
+are skipped). Into an empty memory that is an exact restore; a second import changes
+nothing. Records are written by ``lua/restore_hash.lua`` rather than the recorder's
+scripts because those announce each new trade and order on the event stream, and the
+export already carries those announcements with their original ids.
+
+An export is not a point-in-time snapshot of a bot that keeps writing; stop the bot (or
+accept a few records of skew) for a consistent copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bulkhead.memory.keys import BotKeys
+from bulkhead.memory.records import OrderRecord, TradeRecord
+from bulkhead.memory.store import MemoryStore, now_ms
+
+FORMAT_VERSION = 1
+KINDS = ("trade", "order", "event", "equity_fine", "equity_coarse", "insight", "meta")
+PARQUET_FILES = ("trades", "orders", "events", "equity", "insights")
+RESERVED = frozenset({"kind", "bot", "ttl_ms"})
+EVENT_PAGE = 10_000
+WRITE_CHUNK = 1_000
+
+
+class ImportRefused(ValueError):
+    """The file cannot be imported here (another bot's, another version, malformed)."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything a bot remembers, read once and shared by both export formats."""
+
+    trades: list[TradeRecord]
+    orders: list[OrderRecord]
+    events: list[tuple[str, dict[str, str]]]
+    equity_fine: list[tuple[int, str]]
+    equity_coarse: list[tuple[int, str]]
+    insights: list[tuple[dict[str, str], int | None]]
+    meta: dict[str, str]
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _read(store: MemoryStore) -> _Snapshot:
+    client, keys = store.client, store.keys
+    return _Snapshot(
+        trades=store.trades(),
+        orders=store.orders(),
+        events=list(_events(client, keys)),
+        equity_fine=_equity(client, keys.equity_fine),
+        equity_coarse=_equity(client, keys.equity_coarse),
+        insights=_insights(client, keys),
+        meta={_s(k): _s(v) for k, v in _any(client.hgetall(keys.meta)).items()},
+    )
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+def _events(client: redis.Redis, keys: BotKeys) -> Iterator[tuple[str, dict[str, str]]]:
+    """The whole stream, oldest first, paged so a long stream is not one huge reply."""
+    start = "-"
+    while True:
+        page: Any = client.xrange(keys.events, min=start, max="+", count=EVENT_PAGE)
+        for entry_id, entry in page:
+            yield _s(entry_id), {_s(k): _s(v) for k, v in entry.items()}
+        if len(page) < EVENT_PAGE:
+            return
+        start = f"({_s(page[-1][0])}"
+
+
+def _equity(client: redis.Redis, key: str) -> list[tuple[int, str]]:
+    """(ms, value text) per point: the text is kept so a restored member is the same."""
+    points = []
+    for member in _any(client.zrange(key, 0, -1)):
+        at, _, value = _s(member).partition(":")
+        points.append((int(at), value))
+    return points
+
+
+def _insights(client: redis.Redis, keys: BotKeys) -> list[tuple[dict[str, str], int | None]]:
+    """Each live insight's hash with its remaining TTL (None: it does not expire)."""
+    ids = [_s(i) for i in _any(client.zrange(keys.insights, 0, -1))]
+    pipe = client.pipeline(transaction=False)
+    for insight_id in ids:
+        pipe.hgetall(keys.insight(insight_id))
+        pipe.pttl(keys.insight(insight_id))
+    replies = pipe.execute()
+    found = []
+    for raw, ttl in zip(replies[::2], replies[1::2], strict=True):
+        if raw:  # expired between the index read and now: nothing to keep
+            found.append(({_s(k): _s(v) for k, v in raw.items()}, int(ttl) if ttl > 0 else None))
+    return found
+
+
+def _number(text: str) -> int | float:
+    """An equity value as JSON: an int stays an int, so ``repr`` gives back the same text."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+# -- JSONL -------------------------------------------------------------------------------
+
+
+def _lines(bot: str, snapshot: _Snapshot, exported: int) -> Iterator[dict[str, Any]]:
+    yield {"kind": "header", "bot": bot, "version": FORMAT_VERSION, "exported_ms": exported}
+    for trade in snapshot.trades:
+        yield {"kind": "trade", "bot": bot, **asdict(trade)}
+    for order in snapshot.orders:
+        yield {"kind": "order", "bot": bot, **asdict(order)}
+    for entry_id, entry in snapshot.events:
+        yield {"kind": "event", "bot": bot, "id": entry_id, "fields": entry}
+    for series, points in (("fine", snapshot.equity_fine), ("coarse", snapshot.equity_coarse)):
+        for at, value in points:
+            yield {"kind": f"equity_{series}", "bot": bot, "at_ms": at, "value": _number(value)}
+    for insight, ttl in snapshot.insights:
+        clash = RESERVED & insight.keys()
+        if clash:
+            raise ValueError(f"insight {insight.get('id')} has reserved field(s) {sorted(clash)}")
+        yield {"kind": "insight", "bot": bot, "ttl_ms": ttl, **insight}
+    if snapshot.meta:
+        yield {"kind": "meta", "bot": bot, "fields": snapshot.meta}
+
+
+def _write_atomically(path: Path, lines: Iterator[str]) -> None:
+    """Write next to ``path`` and rename: an interrupted export never looks complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def export_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
+    """Write the bot's whole memory to ``path``; how many lines of each kind were written."""
+    counts = dict.fromkeys(KINDS, 0)
+
+    def encoded() -> Iterator[str]:
+        for line in _lines(store.keys.bot, _read(store), now_ms()):
+            if line["kind"] in counts:
+                counts[line["kind"]] += 1
+            yield json.dumps(line, ensure_ascii=False)
+
+    _write_atomically(path, encoded())
+    return counts
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The export's header line (which bot, which version), checked."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline()
+    except OSError as error:
+        raise ImportRefused(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        header: dict[str, Any] = json.loads(first)
+    except ValueError:
+        raise ImportRefused(f"{path}: line 1 is not JSON; not a bulkhead memory export") from None
+    if not isinstance(header, dict) or header.get("kind") != "header":
+        raise ImportRefused(f"{path}: line 1 is not a header; not a bulkhead memory export")
+    if header.get("version") != FORMAT_VERSION:
+        raise ImportRefused(
+            f"{path}: export version {header.get('version')!r}, this Bulkhead reads "
+            f"version {FORMAT_VERSION}"
+        )
+    if not isinstance(header.get("bot"), str) or not isinstance(header.get("exported_ms"), int):
+        raise ImportRefused(f"{path}: header lacks bot or exported_ms")
+    return header
+
+
+def _record_text(value: Any) -> str:
+    """A JSON value as the text ``records`` parses (None empty, bools 1/0)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _record(cls: type[TradeRecord] | type[OrderRecord], line: dict[str, Any]) -> Any:
+    names = {field.name for field in fields(cls)}
+    given = set(line) - {"kind", "bot"}
+    if given != names:
+        missing, extra = sorted(names - given), sorted(given - names)
+        raise ValueError(f"fields missing {missing} or unknown {extra}")
+    # through text, as Redis holds it: a record imported is the record that was exported
+    return cls.from_fields({name: _record_text(line[name]) for name in names})
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _last_stream_id(client: redis.Redis, key: str) -> tuple[int, int]:
+    """The stream's last generated id: XADD accepts only ids after it, even if trimmed."""
+    try:
+        info: Any = client.xinfo_stream(key)
+    except redis.ResponseError:  # no such stream yet
+        return 0, 0
+    return _stream_id(_s(info["last-generated-id"]))
+
+
+@dataclass
+class _Parsed:
+    """An export file read and checked, ready to write."""
+
+    exported_ms: int
+    trades: list[TradeRecord]
+    orders: list[OrderRecord]
+    events: list[tuple[str, dict[str, str]]]
+    equity: dict[str, list[str]]
+    insights: list[tuple[dict[str, str], int | None]]
+    meta: dict[str, str]
+
+
+def _strings(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(f"{what} must be an object of strings")
+    return dict(value)
+
+
+def _parse_line(line: dict[str, Any], parsed: _Parsed) -> None:
+    kind = line.get("kind")
+    if kind == "trade":
+        parsed.trades.append(_record(TradeRecord, line))
+    elif kind == "order":
+        parsed.orders.append(_record(OrderRecord, line))
+    elif kind == "event":
+        entry_id = str(line["id"])
+        _stream_id(entry_id)  # raises on a malformed id
+        parsed.events.append((entry_id, _strings(line["fields"], "fields")))
+    elif kind in ("equity_fine", "equity_coarse"):
+        at, value = line["at_ms"], line["value"]
+        if not isinstance(at, int) or isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("at_ms must be an integer and value a number")
+        parsed.equity[kind].append(f"{at}:{value!r}")
+    elif kind == "insight":
+        ttl = line["ttl_ms"]
+        if ttl is not None and not isinstance(ttl, int):
+            raise ValueError("ttl_ms must be an integer or null")
+        insight = _strings({k: v for k, v in line.items() if k not in RESERVED}, "insight")
+        if not insight.get("id"):
+            raise ValueError("insight without an id")
+        int(insight["created_ms"])  # the index score; raises if absent or not a number
+        parsed.insights.append((insight, ttl))
+    elif kind == "meta":
+        parsed.meta.update(_strings(line["fields"], "fields"))
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+
+
+def _parse(path: Path, header: dict[str, Any]) -> _Parsed:
+    """Every line checked before anything is written: a bad file changes nothing."""
+    parsed = _Parsed(
+        header["exported_ms"], [], [], [], {"equity_fine": [], "equity_coarse": []}, [], {}
+    )
+    with path.open(encoding="utf-8") as handle:
+        handle.readline()
+        for number, text in enumerate(handle, start=2):
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+                if not isinstance(line, dict):
+                    raise ValueError("not a JSON object")
+                if line.get("bot") != header["bot"]:
+                    raise ValueError(f"bot {line.get('bot')!r} differs from the header's")
+                _parse_line(line, parsed)
+            except (ValueError, KeyError, TypeError) as error:
+                detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+                raise ImportRefused(f"{path}:{number}: {detail}") from None
+    parsed.events.sort(key=lambda item: _stream_id(item[0]))
+    return parsed
+
+
+def import_jsonl(
+    store: MemoryStore, path: Path, *, allow_other_bot: bool = False
+) -> dict[str, int]:
+    """Restore an export into ``store``'s bot; how many records of each kind were new.
+
+    The file must be this bot's unless ``allow_other_bot`` (``memory import --as BOT``).
+    The whole file is read and checked before anything is written, so a malformed file
+    changes nothing. Besides the kinds, ``skipped_events`` counts events not restored
+    because the stream already holds them or newer ids (a stream only appends), and
+    ``expired_insights`` insights whose TTL ran out since the export.
+    """
+    header = read_header(path)
+    bot = store.keys.bot
+    if header["bot"] != bot and not allow_other_bot:
+        raise ImportRefused(
+            f"{path} holds bot {header['bot']!r}'s memory, not {bot!r}'s; "
+            f"use --as {bot} to copy it into {bot!r}"
+        )
+    parsed = _parse(path, header)
+    counts = dict.fromkeys(KINDS, 0) | {"skipped_events": 0, "expired_insights": 0}
+    client, keys = store.client, store.keys
+    restore = client.register_script(
+        resources.files("bulkhead.memory").joinpath("lua/restore_hash.lua").read_text()
+    )
+    # (kind, hash key, index key, member, score, absolute expiry or '', fields)
+    records: list[tuple[str, str, str, str, int, str, dict[str, str]]] = []
+    for trade in parsed.trades:
+        records.append(
+            (
+                "trade",
+                keys.trade(trade.trade_id),
+                keys.trades,
+                str(trade.trade_id),
+                trade.open_time_ms,
+                "",
+                trade.to_fields(),
+            )
+        )
+    for order in parsed.orders:
+        records.append(
+            (
+                "order",
+                keys.order(order.order_id),
+                keys.orders,
+                order.order_id,
+                order.filled_time_ms,
+                "",
+                order.to_fields(),
+            )
+        )
+    now = now_ms()
+    for insight, ttl in parsed.insights:
+        deadline = None if ttl is None else parsed.exported_ms + ttl
+        if deadline is not None and deadline <= now:
+            counts["expired_insights"] += 1
+            continue
+        records.append(
+            (
+                "insight",
+                keys.insight(insight["id"]),
+                keys.insights,
+                insight["id"],
+                int(insight["created_ms"]),
+                "" if deadline is None else str(deadline),
+                insight,
+            )
+        )
+    for start in range(0, len(records), WRITE_CHUNK):
+        chunk = records[start : start + WRITE_CHUNK]
+        pipe = client.pipeline(transaction=False)
+        for _, key, index, member, score, expiry, raw in chunk:
+            flat = [item for pair in raw.items() for item in pair]
+            restore(keys=[key, index], args=[member, score, expiry, *flat], client=pipe)
+        for (kind, *_), written in zip(chunk, pipe.execute(), strict=True):
+            counts[kind] += int(written)
+    counts["event"], counts["skipped_events"] = _restore_events(client, keys, parsed.events)
+    for kind, members in parsed.equity.items():
+        key = keys.equity_fine if kind == "equity_fine" else keys.equity_coarse
+        for start in range(0, len(members), WRITE_CHUNK):
+            scores = {m: int(m.partition(":")[0]) for m in members[start : start + WRITE_CHUNK]}
+            counts[kind] += int(_any(client.zadd(key, scores, nx=True)))
+    if parsed.meta:
+        pipe = client.pipeline(transaction=False)
+        for field, value in parsed.meta.items():
+            pipe.hsetnx(keys.meta, field, value)
+        counts["meta"] = sum(int(added) for added in pipe.execute())
+    return counts
+
+
+def _restore_events(
+    client: redis.Redis, keys: BotKeys, events: list[tuple[str, dict[str, str]]]
+) -> tuple[int, int]:
+    """Append the events newer than the stream's last id, each with its own id."""
+    last = _last_stream_id(client, keys.events)
+    fresh = [(i, entry) for i, entry in events if _stream_id(i) > last]
+    added = 0
+    for start in range(0, len(fresh), WRITE_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for entry_id, entry in fresh[start : start + WRITE_CHUNK]:
+            pipe.xadd(keys.events, _any(entry), id=entry_id)
+        # an id refused (the bot appended meanwhile) is skipped, not fatal
+        results = pipe.execute(raise_on_error=False)
+        added += sum(not isinstance(result, Exception) for result in results)
+    return added, len(events) - added
+
+
+# -- Parquet -----------------------------------------------------------------------------
+
+_ARROW_TYPES = {"int": "int64", "float": "float64", "str": "string", "bool": "bool"}
+
+
+def _record_schema(cls: type[TradeRecord] | type[OrderRecord]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            (field.name, pa.type_for_alias(_ARROW_TYPES[str(field.type).replace(" | None", "")]))
+            for field in fields(cls)
+        ]
+    )
+
+
+def export_parquet(store: MemoryStore, directory: Path) -> dict[str, int]:
+    """One typed Parquet file per class in ``directory``; rows written per file.
+
+    For analysis (pandas, DuckDB): trades and orders typed as their records, events with
+    their id and time, equity fine and coarse in one table (``series``), live insights.
+    It is not a backup: use JSONL to restore.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    snapshot = _read(store)
+    tables = {
+        "trades": pa.Table.from_pylist(
+            [asdict(t) for t in snapshot.trades], schema=_record_schema(TradeRecord)
+        ),
+        "orders": pa.Table.from_pylist(
+            [asdict(o) for o in snapshot.orders], schema=_record_schema(OrderRecord)
+        ),
+        "events": pa.Table.from_pylist(
+            [
+                {
+                    "id": entry_id,
+                    "time_ms": _stream_id(entry_id)[0],
+                    "event": entry.get("event", ""),
+                    "data": entry.get("data", ""),
+                }
+                for entry_id, entry in snapshot.events
+            ],
+            schema=pa.schema(
+                [
+                    ("id", pa.string()),
+                    ("time_ms", pa.int64()),
+                    ("event", pa.string()),
+                    ("data", pa.string()),
+                ]
+            ),
+        ),
+        "equity": pa.Table.from_pylist(
+            [
+                {"series": series, "at_ms": at, "value": float(value)}
+                for series, points in (
+                    ("fine", snapshot.equity_fine),
+                    ("coarse", snapshot.equity_coarse),
+                )
+                for at, value in points
+            ],
+            schema=pa.schema(
+                [("series", pa.string()), ("at_ms", pa.int64()), ("value", pa.float64())]
+            ),
+        ),
+        "insights": pa.Table.from_pylist(
+            [
+                {
+                    "id": insight.get("id", ""),
+                    "text": insight.get("text", ""),
+                    "source": insight.get("source", ""),
+                    "evidence": insight.get("evidence", ""),
+                    "created_ms": int(insight.get("created_ms") or 0),
+                    "expires_ms": int(insight.get("expires_ms") or 0),
+                    "ttl_ms": ttl,
+                }
+                for insight, ttl in snapshot.insights
+            ],
+            schema=pa.schema(
+                [
+                    ("id", pa.string()),
+                    ("text", pa.string()),
+                    ("source", pa.string()),
+                    ("evidence", pa.string()),
+                    ("created_ms", pa.int64()),
+                    ("expires_ms", pa.int64()),
+                    ("ttl_ms", pa.int64()),
+                ]
+            ),
+        ),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        target = directory / f"{name}.parquet"
+        temporary = directory / f".{name}.parquet.tmp"
+        pq.write_table(table, temporary)
+        os.replace(temporary, target)
+    return {name: int(table.num_rows) for name, table in tables.items()}
