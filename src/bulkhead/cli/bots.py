@@ -141,7 +141,11 @@ def register(app: typer.Typer) -> None:
         Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
         """
         from bulkhead.fleet.supervisor import Supervisor
-        from bulkhead.memory.deployment import embedded, prepare_memory
+        from bulkhead.memory.deployment import (
+            connection_from_environment,
+            embedded,
+            prepare_memory,
+        )
         from bulkhead.memory.server import Connection
 
         chosen = select(load(spec), bot)[0]
@@ -155,9 +159,13 @@ def register(app: typer.Typer) -> None:
         logging.getLogger().addHandler(file_handler)
         fleet = load(spec)
         env = environ(spec)
-        server = embedded(fleet, workspace(spec))
+        server = None if connection_from_environment(env) else embedded(fleet, workspace(spec))
 
         def memory() -> Connection:
+            # In a container the bot is handed its own user and nothing more (no admin).
+            given = connection_from_environment(env)
+            if given is not None:
+                return given
             return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
 
         supervisor = Supervisor(

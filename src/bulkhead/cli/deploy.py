@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
-from bulkhead.fleet.compose import compose_document, write_compose
+from bulkhead.fleet.compose import compose_document, write_compose, write_memory_secrets
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         except ValueError as error:
             raise fail(str(error)) from None
         write_compose(document, output)
+        created = write_memory_secrets(fleet, output.parent / "secrets")
+        for path in created:
+            typer.echo(f"wrote {path}")
         typer.echo(f"wrote {output}: {len(fleet.bots)} bot service(s) + redis")
         for bot in fleet.bots:
             typer.echo(f"  bot-{bot.name}: secrets from ./secrets/{bot.name}/")

@@ -135,7 +135,7 @@ def build_app() -> typer.Typer:
         typer.echo(f"last {len(recent)} event(s):")
         for entry in recent:
             moment = datetime.fromtimestamp(int(entry["id"].split("-")[0]) / 1000)
-            data = json.dumps(entry["data"], separators=(",", ":"))
+            data = json.dumps(entry["data"], separators=(",", ":"), ensure_ascii=False)
             typer.echo(f"  {moment:%Y-%m-%d %H:%M:%S}  {entry['event']}  {data}")
 
     @app.command()

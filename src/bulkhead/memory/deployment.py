@@ -14,6 +14,7 @@ from pathlib import Path
 from bulkhead.config.models import Fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.memory import acl
+from bulkhead.memory.recorder import PASSWORD_ENV, URL_ENV, USER_ENV
 from bulkhead.memory.server import Connection, ManagedRedis
 
 
@@ -80,3 +81,16 @@ def prepare_memory(
 def stop_embedded(fleet: Fleet, workspace: Workspace) -> bool:
     server = embedded(fleet, workspace)
     return server.stop() if server is not None else False
+
+
+def connection_from_environment(environ: Mapping[str, str]) -> Connection | None:
+    """A bot's memory connection given to it whole (``BULKHEAD_MEMORY_URL``, ``_USER`` and
+    ``_PASSWORD`` or ``_PASSWORD_FILE``), as Compose does; None when not given."""
+    url = environ.get(URL_ENV)
+    if not url:
+        return None
+    password = environ.get(PASSWORD_ENV, "")
+    pointer = environ.get(f"{PASSWORD_ENV}_FILE")
+    if not password and pointer:
+        password = Path(pointer).read_text().strip()
+    return Connection(url, environ.get(USER_ENV, ""), password)

@@ -161,11 +161,11 @@ def test_no_two_bots_share_a_network_and_redis_joins_them_all(fleet, document):
 # -- secrets -------------------------------------------------------------------------------
 
 
-def test_each_bot_service_mounts_only_its_own_three_secrets(fleet, document):
+def test_each_bot_service_mounts_only_its_own_key_and_memory_password(fleet, document):
     for bot in fleet.bots:
         service = document["services"][f"bot-{bot.name}"]
         assert sorted(m["source"] for m in service["secrets"]) == sorted(
-            f"{bot.name}_{part}" for part in PARTS
+            f"{bot.name}_{part}" for part in (*PARTS, "redis_password")
         )
     assert "secrets" not in document["services"]["redis"]
 
@@ -174,7 +174,7 @@ def test_every_secret_comes_from_a_file_under_secrets_bot(fleet, document):
     expected = {
         f"{bot.name}_{part}": {"file": f"./secrets/{bot.name}/{part}"}
         for bot in fleet.bots
-        for part in PARTS
+        for part in (*PARTS, "redis_password")
     }
     assert document["secrets"] == expected
 
@@ -325,7 +325,8 @@ def test_each_bot_health_check_pings_freqtrade_inside_the_container(document):
         assert check["test"][:3] == ["CMD", "python", "-c"]
         assert "http://127.0.0.1:8080/api/v1/ping" in check["test"][3]
         assert {"interval", "timeout", "retries", "start_period"} <= set(check)
-    assert document["services"]["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    redis_check = document["services"]["redis"]["healthcheck"]["test"]
+    assert redis_check == ["CMD", "redis-cli", "--user", "healthcheck", "--pass", "-", "ping"]
 
 
 def test_the_health_check_command_is_valid_python():
@@ -392,7 +393,7 @@ def test_redis_runs_its_read_only_config_and_persists_to_its_volume(document):
     assert "redis-data" in document["volumes"]
 
 
-def test_the_redis_config_persists_and_stays_closed_until_acls_exist():
+def test_the_redis_config_persists_every_write_and_loads_the_acl_file():
     settings = {}
     for line in (ROOT / "deploy" / "redis.conf").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
@@ -402,7 +403,38 @@ def test_the_redis_config_persists_and_stays_closed_until_acls_exist():
     assert settings["protected-mode"] == "yes"
     assert settings["bind"] == "0.0.0.0"  # noqa: S104
     assert settings["dir"] == "/data"
-    assert "aclfile" not in settings
+    assert settings["appendfsync"] == "always"
+    assert settings["aclfile"] == "/usr/local/etc/redis/users.acl"
+
+
+def test_each_bot_is_pointed_at_redis_as_its_own_user_without_any_admin_secret(fleet, document):
+    for bot in fleet.bots:
+        environment = document["services"][f"bot-{bot.name}"]["environment"]
+        assert environment["BULKHEAD_MEMORY_URL"] == "redis://redis:6379/0"
+        assert environment["BULKHEAD_MEMORY_USER"] == f"bot-{bot.name}"
+        assert environment["BULKHEAD_MEMORY_PASSWORD_FILE"] == (
+            f"/run/secrets/{bot.name}_redis_password"
+        )
+        assert not any("admin" in str(value) for value in environment.values())
+
+
+def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
+    from bulkhead.fleet.compose import write_memory_secrets
+
+    fleet = two_bot_fleet()
+    written = write_memory_secrets(fleet, tmp_path)
+    acl = (tmp_path / "redis" / "users.acl").read_text()
+    assert acl.startswith("user default off\n")
+    for bot in fleet.bots:
+        password = (tmp_path / bot.name / "redis_password").read_text().strip()
+        assert password not in acl
+        assert f"user bot-{bot.name} on #" in acl
+        assert f"~bh:{{{bot.name}}}:*" in acl
+        assert (tmp_path / bot.name / "redis_password").stat().st_mode & 0o077 == 0
+    assert "user healthcheck on nopass -@all +ping" in acl
+    again = write_memory_secrets(fleet, tmp_path)
+    assert len(again) == 1  # passwords are kept; only the ACL file is rewritten
+    assert len(written) > len(again)
 
 
 # -- the written file ----------------------------------------------------------------------
