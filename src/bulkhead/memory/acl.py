@@ -15,12 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bulkhead.memory.keys import ROOT, BotKeys
-from bulkhead.memory.server import ADMIN_USER, Connection, password_hash
+from bulkhead.memory.server import ADMIN_USER, DEFAULT_RULE, Connection, password_hash
 
 READER_USER = "bulkhead-reader"
+#: The default user cannot log in ("off", no password), but keeps its permissions: Redis 7
+#: replays MULTI/EXEC from the append-only file as the default user, and without them it
+#: drops every scripted write on restart (redis/redis#14541).
 BOT_COMMANDS = (
     "-@all +@connection +@read +@write +@stream +@hash +@sortedset +@string "
-    "+eval +evalsha +script|load +script|exists "
+    "+eval +evalsha +script|load +script|exists +multi +exec +discard "
     "-@dangerous -scan -keys -randomkey"
 )
 READER_COMMANDS = "-@all +@connection +@read -keys +memory|usage"
@@ -48,7 +51,7 @@ def admin_rule(password: str) -> str:
 
 def acl_document(admin_password: str, reader_password: str, bots: dict[str, str]) -> str:
     """The whole ACL file: default user off, admin, reader, one user per bot."""
-    lines = ["user default off", admin_rule(admin_password), reader_rule(reader_password)]
+    lines = [DEFAULT_RULE, admin_rule(admin_password), reader_rule(reader_password)]
     lines += [bot_rule(bot, password) for bot, password in sorted(bots.items())]
     return "\n".join(lines) + "\n"
 

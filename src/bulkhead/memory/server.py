@@ -24,6 +24,8 @@ from pathlib import Path
 import redis
 
 ADMIN_USER = "bulkhead-admin"
+#: see acl.DEFAULT_RULE: off and password-less, yet privileged for append-only replays
+DEFAULT_RULE = "user default off resetpass ~* &* +@all"
 START_TIMEOUT_S = 15.0
 
 
@@ -116,7 +118,7 @@ class ManagedRedis:
         port = int(str(state.get("port") or _free_port()))
         if not self.acl_file.exists():
             self.acl_file.write_text(
-                f"user default off\nuser {ADMIN_USER} on #{password_hash(password)} ~* &* +@all\n"
+                f"{DEFAULT_RULE}\nuser {ADMIN_USER} on #{password_hash(password)} ~* &* +@all\n"
             )
         self._write_conf(port)
         descriptor = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -424,7 +424,7 @@ def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
     fleet = two_bot_fleet()
     written = write_memory_secrets(fleet, tmp_path)
     acl = (tmp_path / "redis" / "users.acl").read_text()
-    assert acl.startswith("user default off\n")
+    assert acl.startswith("user default off resetpass ~* &* +@all\n")
     for bot in fleet.bots:
         password = (tmp_path / bot.name / "redis_password").read_text().strip()
         assert password not in acl
