@@ -39,6 +39,7 @@ from bulkhead.memory.recorder import (
     EVENTS_DAYS_ENV,
     PASSWORD_ENV,
     RECONCILE_ENV,
+    RETENTION_ENV,
     URL_ENV,
     USER_ENV,
 )
@@ -192,6 +193,7 @@ class Supervisor:
             PASSWORD_ENV: connection.password,
             EVENTS_DAYS_ENV: str(retention.events_days),
             RECONCILE_ENV: str(self.bot.memory.reconcile_every_s),
+            RETENTION_ENV: retention.model_dump_json(),
         }
 
     def _heal_memory(self) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 
 import redis
 
+from bulkhead.config.models import Retention
 from bulkhead.logs import event
 from bulkhead.memory.from_freqtrade import filled_orders, order_record, trade_record
+from bulkhead.memory.retention import prune_due
 from bulkhead.memory.server import Connection
 from bulkhead.memory.store import MemoryStore
 
@@ -27,6 +29,7 @@ URL_ENV = "BULKHEAD_MEMORY_URL"
 USER_ENV = "BULKHEAD_MEMORY_USER"
 PASSWORD_ENV = "BULKHEAD_MEMORY_PASSWORD"  # noqa: S105 - the variable's name
 EVENTS_DAYS_ENV = "BULKHEAD_MEMORY_EVENTS_DAYS"
+RETENTION_ENV = "BULKHEAD_MEMORY_RETENTION"
 RECONCILE_ENV = "BULKHEAD_MEMORY_RECONCILE_S"
 
 
@@ -37,7 +40,9 @@ class Recorder:
         *,
         reconcile_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        retention: Retention | None = None,
     ) -> None:
+        self.retention = retention
         self._connect = connect
         self._store: MemoryStore | None = None
         self._healthy = True
@@ -59,7 +64,13 @@ class Recorder:
             client = connection.client(socket_timeout=2, socket_connect_timeout=2)
             return MemoryStore(client, bot, events_days=events_days)
 
-        return cls(connect, reconcile_every_s=float(os.environ.get(RECONCILE_ENV, "60")))
+        raw_retention = os.environ.get(RETENTION_ENV)
+        retention = Retention.model_validate_json(raw_retention) if raw_retention else None
+        return cls(
+            connect,
+            reconcile_every_s=float(os.environ.get(RECONCILE_ENV, "60")),
+            retention=retention,
+        )
 
     # -- resilience ---------------------------------------------------------------------
 
@@ -107,6 +118,15 @@ class Recorder:
             self._last_reconcile = now
         if equity is not None and due:
             self._attempt("equity", lambda store: store.record_equity(equity))
+        if due and self.retention is not None:
+            retention = self.retention
+            self._attempt("prune", lambda store: self._prune(store, retention))
+
+    @staticmethod
+    def _prune(store: MemoryStore, retention: Retention) -> None:
+        report = prune_due(store, retention)
+        if report is not None and report.changed:
+            event(logger, "memory_pruned", **report.as_dict())
 
     def reconcile(self, trades: Iterable[Any]) -> bool:
         """Upsert every trade and filled order Freqtrade knows; duplicates are impossible."""

@@ -21,8 +21,7 @@ own ACL user as well as the admin user.
 Automatic pruning: ``prune_due`` is the call for a long-running owner (the recorder's
 loop, a supervisor tick). It remembers when it last pruned in the bot's meta hash, so a
 restart does not prune again at once and several callers do not add up; it never prunes
-trades. The recorder does not call it yet: a caller would add, in ``Recorder.on_loop``,
-``self._attempt("prune", lambda store: prune_due(store, retention))``.
+trades. The recorder calls it from its loop (hourly by default), with the bot's policy.
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+"""The recorder inside a bot: exactly once, and never in the way when Redis is down."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bulkhead.memory.recorder import Recorder
+from bulkhead.memory.server import Connection, ManagedRedis
+from bulkhead.memory.store import MemoryStore
+
+OPENED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+CLOSED = datetime(2026, 11, 1, 12, 5, tzinfo=UTC)
+
+
+def freqtrade_order(order_id: str, side: str, price: float) -> Any:
+    """The fields of a Freqtrade ``Order`` row that the recorder reads."""
+    return SimpleNamespace(
+        order_id=order_id,
+        ft_order_side=side,
+        ft_pair="XRP/USDT",
+        order_type="market",
+        status="closed",
+        filled=10.0,
+        safe_filled=10.0,
+        safe_price=price,
+        safe_cost=10.0 * price,
+        safe_fee_base=0.0,
+        order_filled_utc=OPENED,
+        order_date_utc=OPENED,
+    )
+
+
+def freqtrade_trade(closed: bool) -> Any:
+    orders = [freqtrade_order("buy-1", "buy", 1.0)]
+    if closed:
+        orders.append(freqtrade_order("sell-1", "sell", 1.1))
+    return SimpleNamespace(
+        id=7,
+        pair="XRP/USDT",
+        is_short=False,
+        is_open=not closed,
+        amount=10.0,
+        stake_amount=10.0,
+        open_rate=1.0,
+        close_rate=1.1 if closed else None,
+        open_date_utc=OPENED,
+        close_date_utc=CLOSED if closed else None,
+        fee_open_cost=0.01,
+        fee_close_cost=0.011 if closed else None,
+        close_profit_abs=0.979 if closed else None,
+        close_profit=0.0979 if closed else None,
+        enter_tag="signal",
+        exit_reason="roi" if closed else None,
+        orders=orders,
+        entry_side="buy",
+        fee_open=0.001,
+        fee_close=0.001,
+    )
+
+
+@pytest.fixture
+def recorder(admin: Connection) -> Recorder:
+    return Recorder(
+        lambda: MemoryStore(admin.client(socket_timeout=1), "bot1"), reconcile_every_s=3600
+    )
+
+
+def test_replayed_fills_and_reconciliations_record_everything_exactly_once(
+    recorder: Recorder, admin: Connection
+):
+    trade = freqtrade_trade(closed=True)
+    for order in trade.orders:
+        recorder.on_fill(trade, order)
+        recorder.on_fill(trade, order)
+    recorder.reconcile([trade])
+    recorder.reconcile([trade])
+    store = MemoryStore(admin.client(), "bot1")
+    assert [t.trade_id for t in store.trades()] == [7]
+    assert sorted(o.order_id for o in store.orders()) == ["buy-1", "sell-1"]
+    assert store.orders()[0].fee_quote == pytest.approx(0.01)
+    events = [e["event"] for e in store.events(100)]
+    assert events.count("trade_closed") == 1
+    assert events.count("order_recorded") == 2
+
+
+def test_a_redis_outage_is_logged_once_never_raised_and_caught_up_afterwards(
+    recorder: Recorder,
+    managed: ManagedRedis,
+    admin: Connection,
+    caplog: pytest.LogCaptureFixture,
+):
+    open_trade = freqtrade_trade(closed=False)
+    recorder.on_fill(open_trade, open_trade.orders[0])
+    managed.stop()
+    closed_trade = freqtrade_trade(closed=True)
+    with caplog.at_level(logging.INFO, logger="bulkhead.memory"):
+        recorder.on_fill(closed_trade, closed_trade.orders[1])  # must not raise
+        recorder.on_event("exit_signal", {"pair": "XRP/USDT"})
+        recorder.on_loop(lambda: [closed_trade])
+        outages = [r for r in caplog.records if r.getMessage() == "memory_outage"]
+        assert len(outages) == 1
+        managed.ensure_running()
+        recorder.on_loop(lambda: [closed_trade])
+    messages = [r.getMessage() for r in caplog.records]
+    assert "memory_restored" in messages
+    assert "memory_reconciled" in messages
+    store = MemoryStore(admin.client(), "bot1")
+    (trade,) = store.trades()
+    assert not trade.is_open
+    assert trade.realized_pnl == pytest.approx(0.979)
+    assert sorted(o.order_id for o in store.orders()) == ["buy-1", "sell-1"]
