@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import redis
 import typer
 
 from bulkhead.cli.bots import _template
@@ -24,7 +25,9 @@ from bulkhead.cli.runtime import STATUS_HEADER, render_table, status_rows
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.fleet import local
-from bulkhead.memory.deployment import stop_embedded
+from bulkhead.memory.deployment import prepare_memory, stop_embedded
+from bulkhead.memory.server import Connection
+from bulkhead.memory.store import MemoryStore
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -85,6 +88,20 @@ def _twin_view(twin: Twin) -> list[str]:
     return lines
 
 
+def _memory_view(reader: Connection, bot: str) -> str:
+    try:
+        store = MemoryStore(reader.client(socket_timeout=1), bot)
+        trades = store.trades()
+        pnl = sum(t.realized_pnl or 0.0 for t in trades)
+        return (
+            f"  {len(trades)} trades ({sum(t.is_open for t in trades)} open), "
+            f"{len(store.orders())} orders, realized PnL {pnl:+.4f}, "
+            f"{len(store.events(1000))} events"
+        )
+    except (redis.RedisError, OSError) as error:
+        return f"  unavailable ({type(error).__name__})"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -126,6 +143,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"starting {bot.name} (live, preflight first)...")
                 result = local.start_detached(bot.name, spec, paths)
                 typer.echo(f"{bot.name}: {result.state} {result.detail}")
+                reader = prepare_memory(load_fleet(spec), Workspace.for_spec(spec)).reader
                 started = time.monotonic()
                 while duration == 0 or time.monotonic() - started < duration:
                     screen = [
@@ -138,6 +156,9 @@ def register(app: typer.Typer) -> None:
                         "",
                         "the twin's books:",
                         *_twin_view(prepared.twin),
+                        "",
+                        "the bot's memory (Redis, read-only user):",
+                        _memory_view(reader, bot.name),
                     ]
                     if os.isatty(1):
                         typer.echo("\033[2J\033[H", nl=False)
