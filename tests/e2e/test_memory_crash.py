@@ -342,12 +342,12 @@ def _open_trade_with_filled_entry(database: Path, max_age_s: float) -> int | Non
     trades = _rows(database, "SELECT id FROM trades WHERE is_open = 1")
     orders = _rows(database, "SELECT * FROM orders")
     moves = [o for o in orders if o["ft_order_side"] in ("buy", "sell")]
-    if len(trades) != 1 or any(o["status"] not in ("closed", "canceled") for o in moves):
+    if len(trades) != 1 or any(o["ft_is_open"] for o in moves):
         return None
     trade_id = trades[0]["id"]
     mine = [o for o in orders if o["ft_trade_id"] == trade_id]
     entries = [o for o in mine if o["ft_order_side"] == "buy" and o["filled"]]
-    stops = [o for o in mine if o["ft_order_side"] == "stoploss" and o["status"] == "open"]
+    stops = [o for o in mine if o["ft_order_side"] == "stoploss" and o["ft_is_open"]]
     if len(entries) != 1 or len(stops) != 1:
         return None
     filled_at = _utc(entries[0]["order_filled_date"]) or _utc(entries[0]["order_date"])
