@@ -531,12 +531,13 @@ def _kill_freqtrade_with_a_trade_open(spec: Path) -> None:
 
 
 def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
-    """SIGKILL redis-server (again each time it comes back) until the recorder logs an
-    outage; then let the supervisor heal it (the test heals it only if it does not).
+    """SIGKILL redis-server (again each time the supervisor brings it back) until the
+    recorder logs an outage; then let the supervisor heal it (the test heals it only if
+    the supervisor does not).
 
-    The recorder writes a few times per 5 s loop, and redis-py retries a refused
-    connection for a few seconds, so one short outage may pass unnoticed: killing again
-    right after each restart guarantees the recorder meets a dead Redis.
+    The recorder touches Redis about once per 5 s bot loop and the supervisor checks
+    every 5 s, so one outage may be over before the recorder meets it: killing again
+    right after each restart makes the recorder meet a dead Redis within a few rounds.
     Returns (first kill time, outage time, healed by the supervisor).
     """
     paths = _paths(spec)
@@ -550,16 +551,19 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
     )
     first_kill = time.time()
     kills: list[int] = []
+    last_kill = 0.0
     deadline = time.monotonic() + OUTAGE_DEADLINE_S
     outage: list[dict[str, Any]] = []
     while not outage:
         assert time.monotonic() < deadline, f"no memory_outage after {kills}\n{_diagnosis(spec)}"
         pid = _redis_pid(server)
-        # a restarted server is killed once it answers (its pid file is written by then)
-        fresh = pid is not None and pid not in kills and len(kills) < MAX_REDIS_KILLS
-        if pid is not None and fresh and (not kills or server.is_running()):
+        # Kill again only once the supervisor has said it restarted the server: its next
+        # check is then ~5 s away, so the recorder meets a dead Redis for ~5 s.
+        healed = not kills or _events(paths.log, "memory_server_restarted", since=last_kill)
+        if pid is not None and pid not in kills and healed and len(kills) < MAX_REDIS_KILLS:
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
+            last_kill = time.time()
         time.sleep(0.05)
         outage = _events(paths.freqtrade_log, "memory_outage", since=first_kill)
     print(f"killed redis-server {len(kills)} time(s): {kills}; outage logged {outage[0]}")
