@@ -34,6 +34,7 @@ from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.lease import Lease, LeaseHeld
+from bulkhead.fleet.orphans import cleanup_before_start
 from bulkhead.logs import Redactor, event
 from bulkhead.memory.recorder import (
     EVENTS_DAYS_ENV,
@@ -93,6 +94,8 @@ class Supervisor:
     #: keeps an embedded Redis alive while the bot runs (restarts it if it died)
     memory_heal: Callable[[], bool] | None = None
     _last_heal: float = 0.0
+    #: runs before every start of Freqtrade (live: cancel stop orders it does not know)
+    _before_start: Callable[[], None] | None = None
     _last_state: str = ""
 
     # -- entry point --------------------------------------------------------------------
@@ -157,6 +160,10 @@ class Supervisor:
         self._child_env.update(self._memory_environment())
         for value in self._child_env.values():
             self.redactor.add(value)
+        if self.bot.mode == "live":
+            self._before_start = lambda: cleanup_before_start(
+                self.bot, credentials, self.paths.database
+            )
         config = render_freqtrade_config(self.bot, self.paths)
         write_private(self.paths.config, config)
         event(
@@ -231,6 +238,8 @@ class Supervisor:
         return EXIT_OK
 
     def _run_child(self) -> int:
+        if self._before_start is not None:
+            self._before_start()
         command = [*self.freqtrade, "trade", "--config", str(self.paths.config)]
         output = None
         if self.child_output is not None:

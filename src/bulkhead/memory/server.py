@@ -139,6 +139,8 @@ class ManagedRedis:
         while time.monotonic() < deadline:
             if self.is_running():
                 return self.admin()
+            if self._died_after_start():
+                break
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
 
@@ -169,6 +171,19 @@ class ManagedRedis:
             return False
         self.ensure_running()
         return True
+
+    def _died_after_start(self) -> bool:
+        """The daemon wrote its pid and is gone already: stop waiting for it."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def pid(self) -> int | None:
         try:

@@ -139,7 +139,9 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         updated_at=now,
         checked_until=now,
     )
-    _hold_funds(twin, user, spec, order)
+    if not stop:
+        # As on KuCoin, a stop order freezes nothing until it triggers.
+        _hold_funds(twin, user, spec, order)
     order.id = twin.next_id()
     twin.state.orders[order.id] = order
     twin.remember_client_oid(user.uid, client_oid, order.id)
@@ -315,6 +317,13 @@ def _advance_order(twin: Twin, order: Order, now: int, low: Decimal, high: Decim
             return
         order.stop_triggered = True
         order.updated_at = now
+        try:
+            _hold_funds(twin, user, spec, order)
+        except errors.KucoinError:
+            # KuCoin cancels a triggered stop whose funds are no longer there.
+            order.checked_until = now
+            _close(twin, user, order, cancelled=True)
+            return
         if order.type == "market":
             start = Decimal(repr(source.price_at(order.checked_until)))
             # A gap through the stop fills at the first price past it, not at the stop.

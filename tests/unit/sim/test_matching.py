@@ -126,7 +126,7 @@ def test_stop_loss_sell_triggers_when_the_price_falls_through_it(
     )
     assert order.is_active
     assert not order.stop_triggered
-    assert bot.balance("trade", "XRP").holds == 50
+    assert bot.balance("trade", "XRP").holds == 0  # KuCoin freezes nothing before a trigger
     clock.now += 6 * HOUR_MS
     matching.advance(twin)
     assert order.stop_triggered
@@ -262,3 +262,35 @@ def test_snapshot_round_trip_keeps_balances_holds_and_open_orders(
     assert reloaded.state.orders[order.id].is_active
     assert reloaded.active_order_ids() == [order.id]
     assert reloaded.quote("XRP-USDT") == twin.quote("XRP-USDT")
+
+
+def test_a_triggered_stop_whose_funds_are_gone_is_cancelled_without_a_fill(
+    twin: Twin, bot: User, clock: FakeClock
+):
+    bot.balance("trade", "XRP").balance = Decimal(50)
+    low, _ = twin.source("XRP-USDT").extremes(clock.now, clock.now + 6 * HOUR_MS)
+    stop = (Decimal(repr(low)) * Decimal("1.001")).quantize(Decimal("0.00001"))
+    order = matching.place_order(
+        twin,
+        bot,
+        {
+            "symbol": "XRP-USDT",
+            "side": "sell",
+            "type": "market",
+            "size": "50",
+            "stop": "loss",
+            "stopPrice": str(stop),
+        },
+        hf=False,
+    )
+    # The position is sold another way before the stop triggers.
+    matching.place_order(
+        twin, bot, {"symbol": "XRP-USDT", "side": "sell", "type": "market", "size": "50"}, hf=False
+    )
+    fills_before = len(twin.state.fills)
+    clock.now += 6 * HOUR_MS
+    matching.advance(twin)
+    assert order.stop_triggered
+    assert order.cancel_exist
+    assert order.deal_size == 0
+    assert len(twin.state.fills) == fills_before
