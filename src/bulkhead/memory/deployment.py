@@ -66,8 +66,8 @@ def prepare_memory(
     for rule in rules:
         # "user NAME ..." -> ACL SETUSER NAME ...
         _, name, *tokens = rule.split()
-        client.acl_setuser(name, reset=True)
-        client.execute_command("ACL", "SETUSER", name, *tokens)  # type: ignore[no-untyped-call]
+        # One command, so a running bot never sees its user half-applied.
+        client.execute_command("ACL", "SETUSER", name, "reset", *tokens)  # type: ignore[no-untyped-call]
     server = embedded(fleet, workspace)
     if server is not None:
         client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
