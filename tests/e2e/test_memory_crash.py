@@ -382,8 +382,8 @@ def _read_memory(spec: Path) -> Memory:
             orders=store.orders(),
             trade_ids=store.trade_ids(),
             order_ids=[i.decode() for i in client.zrange(keys.orders, 0, -1)],
-            order_hashes=sum(1 for _ in client.scan_iter(match=keys.order("*"), count=1000)),
-            trade_hashes=sum(1 for _ in client.scan_iter(match=keys.trade("*"), count=1000)),
+            order_hashes=int(client.hlen(keys.order_data)),
+            trade_hashes=int(client.hlen(keys.trade_data)),
             events=store.events(count=1_000_000),
         )
     finally:
@@ -397,8 +397,8 @@ def _announced(memory: Memory, name: str, field: str) -> Counter[str]:
 def _check_memory_has_no_duplicates(memory: Memory) -> None:
     assert len(memory.order_ids) == len(set(memory.order_ids)), memory.order_ids
     assert len(memory.trade_ids) == len(set(memory.trade_ids)), memory.trade_ids
-    assert memory.order_hashes == len(memory.order_ids), "order hashes outside the index"
-    assert memory.trade_hashes == len(memory.trade_ids), "trade hashes outside the index"
+    assert memory.order_hashes == len(memory.order_ids), "order records outside the index"
+    assert memory.trade_hashes == len(memory.trade_ids), "trade records outside the index"
     assert [o.order_id for o in memory.orders] == memory.order_ids
     assert [str(t.trade_id) for t in memory.trades] == memory.trade_ids
     repeated = {k: n for k, n in _announced(memory, "order_recorded", "order_id").items() if n > 1}

@@ -21,9 +21,10 @@ left as it is (an old backup cannot reopen a closed trade), an event is appended
 its id is newer than the stream's last id, an insight gets back the TTL it had left (as an
 absolute deadline, so a backup restored later does not extend it; already expired ones
 are skipped). Into an empty memory that is an exact restore; a second import changes
-nothing. Records are written by ``lua/restore_hash.lua`` rather than the recorder's
-scripts because those announce each new trade and order on the event stream, and the
-export already carries those announcements with their original ids.
+nothing. Trades and orders are written by ``lua/restore_records.lua`` (many per call,
+HSETNX into the class's hash), insights by ``lua/restore_hash.lua``, rather than by the
+recorder's scripts, because those announce each new trade and order on the event stream,
+and the export already carries those announcements with their original ids.
 
 An export is not a point-in-time snapshot of a bot that keeps writing; stop the bot (or
 accept a few records of skew) for a consistent copy.
@@ -208,23 +209,12 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _record_text(value: Any) -> str:
-    """A JSON value as the text ``records`` parses (None empty, bools 1/0)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
 def _record(cls: type[TradeRecord] | type[OrderRecord], line: dict[str, Any]) -> Any:
-    names = {field.name for field in fields(cls)}
-    given = set(line) - {"kind", "bot"}
-    if given != names:
-        missing, extra = sorted(names - given), sorted(given - names)
-        raise ValueError(f"fields missing {missing} or unknown {extra}")
-    # through text, as Redis holds it: a record imported is the record that was exported
-    return cls.from_fields({name: _record_text(line[name]) for name in names})
+    """The line's record, every field present and typed (``from_dict`` checks): what is
+    restored is then stored exactly as ``to_json`` stores a recorded one."""
+    return cls.from_dict(
+        {name: value for name, value in line.items() if name not in ("kind", "bot")}
+    )
 
 
 def _stream_id(text: str) -> tuple[int, int]:
@@ -337,60 +327,56 @@ def import_jsonl(
     parsed = _parse(path, header)
     counts = dict.fromkeys(KINDS, 0) | {"skipped_events": 0, "expired_insights": 0}
     client, keys = store.client, store.keys
-    restore = client.register_script(
-        resources.files("bulkhead.memory").joinpath("lua/restore_hash.lua").read_text()
+    scripts = resources.files("bulkhead.memory")
+    restore_records = client.register_script(
+        scripts.joinpath("lua/restore_records.lua").read_text()
     )
-    # (kind, hash key, index key, member, score, absolute expiry or '', fields)
-    records: list[tuple[str, str, str, str, int, str, dict[str, str]]] = []
-    for trade in parsed.trades:
-        records.append(
-            (
-                "trade",
-                keys.trade(trade.trade_id),
-                keys.trades,
-                str(trade.trade_id),
-                trade.open_time_ms,
-                "",
-                trade.to_fields(),
-            )
-        )
-    for order in parsed.orders:
-        records.append(
-            (
-                "order",
-                keys.order(order.order_id),
-                keys.orders,
-                order.order_id,
-                order.filled_time_ms,
-                "",
-                order.to_fields(),
-            )
-        )
+    restore_hash = client.register_script(scripts.joinpath("lua/restore_hash.lua").read_text())
+    # per class: its data hash and index, and (id, index score, JSON) per record
+    classes: list[tuple[str, str, str, list[tuple[str, int, str]]]] = [
+        (
+            "trade",
+            keys.trade_data,
+            keys.trades,
+            [(str(t.trade_id), t.open_time_ms, t.to_json()) for t in parsed.trades],
+        ),
+        (
+            "order",
+            keys.order_data,
+            keys.orders,
+            [(o.order_id, o.filled_time_ms, o.to_json()) for o in parsed.orders],
+        ),
+    ]
+    for kind, data, index, rows in classes:
+        for start in range(0, len(rows), WRITE_CHUNK):
+            args = [item for row in rows[start : start + WRITE_CHUNK] for item in row]
+            counts[kind] += int(restore_records(keys=[data, index], args=args))
+    # (insight key, member, score, absolute expiry or '', fields)
+    insights: list[tuple[str, str, int, str, dict[str, str]]] = []
     now = now_ms()
     for insight, ttl in parsed.insights:
         deadline = None if ttl is None else parsed.exported_ms + ttl
         if deadline is not None and deadline <= now:
             counts["expired_insights"] += 1
             continue
-        records.append(
+        insights.append(
             (
-                "insight",
                 keys.insight(insight["id"]),
-                keys.insights,
                 insight["id"],
                 int(insight["created_ms"]),
                 "" if deadline is None else str(deadline),
                 insight,
             )
         )
-    for start in range(0, len(records), WRITE_CHUNK):
-        chunk = records[start : start + WRITE_CHUNK]
+    for start in range(0, len(insights), WRITE_CHUNK):
+        chunk = insights[start : start + WRITE_CHUNK]
         pipe = client.pipeline(transaction=False)
-        for _, key, index, member, score, expiry, raw in chunk:
+        for key, member, score, expiry, raw in chunk:
             flat = [item for pair in raw.items() for item in pair]
-            restore(keys=[key, index], args=[member, score, expiry, *flat], client=pipe)
-        for (kind, *_), written in zip(chunk, pipe.execute(), strict=True):
-            counts[kind] += int(written)
+            restore_hash(
+                keys=[key, keys.insights], args=[member, score, expiry, *flat], client=pipe
+            )
+        counts["insight"] += sum(int(written) for written in pipe.execute())
     counts["event"], counts["skipped_events"] = _restore_events(client, keys, parsed.events)
     for kind, members in parsed.equity.items():
         key = keys.equity_fine if kind == "equity_fine" else keys.equity_coarse

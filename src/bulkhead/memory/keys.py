@@ -4,11 +4,18 @@ All of a bot's keys start with ``bh:{<bot>}:``: the braces are Redis Cluster's h
 one bot's keys live in one slot (multi-key scripts work), and the prefix is what the bot's
 ACL user is limited to.
 
+Trades and orders are stored one hash per class, each record one field holding its compact
+JSON (``records.py``), not one hash per record: a full history is then a single HGETALL
+of a few large strings instead of ~17 small strings per trade, which is what made reading
+100,000 trades slow, and an unchanged record re-written is detectable by comparing one
+value (the scripts then skip the write, so reconciliations do not grow the append-only
+file). The sorted-set indexes give the order (and the time ranges) the hashes lack.
+
 | key | type | writer | retention |
 |---|---|---|---|
-| ``bh:{bot}:trade:<id>`` | hash | recorder | forever (only an explicit prune removes) |
+| ``bh:{bot}:trade_data`` | hash: trade id -> JSON | recorder | forever (explicit prune only) |
 | ``bh:{bot}:trades`` | sorted set: trade id by open time (ms) | recorder | with the trades |
-| ``bh:{bot}:order:<id>`` | hash | recorder | with the trades |
+| ``bh:{bot}:order_data`` | hash: order id -> JSON | recorder | with the trades |
 | ``bh:{bot}:orders`` | sorted set: order id by fill time (ms) | recorder | with the trades |
 | ``bh:{bot}:events`` | stream | recorder, operator | trimmed by age (MINID) |
 | ``bh:{bot}:equity:fine`` | sorted set: ``<ms>:<value>`` | recorder | days, then downsampled |
@@ -46,15 +53,19 @@ class BotKeys:
         """The ACL key pattern that covers exactly this bot's keys."""
         return f"{self.prefix}*"
 
-    def trade(self, trade_id: int | str) -> str:
-        return f"{self.prefix}trade:{trade_id}"
+    @property
+    def trade_data(self) -> str:
+        """Every trade of the bot: field = trade id, value = the record's JSON."""
+        return f"{self.prefix}trade_data"
 
     @property
     def trades(self) -> str:
         return f"{self.prefix}trades"
 
-    def order(self, order_id: str) -> str:
-        return f"{self.prefix}order:{order_id}"
+    @property
+    def order_data(self) -> str:
+        """Every filled order of the bot: field = order id, value = the record's JSON."""
+        return f"{self.prefix}order_data"
 
     @property
     def orders(self) -> str:

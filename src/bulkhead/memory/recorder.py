@@ -4,6 +4,11 @@ It runs in Freqtrade's process, called from the strategy callbacks. Redis being 
 never stops the bot (exits stay possible) and nothing is queued in RAM to be lost:
 Freqtrade's own database is durable, so after an outage (or a crash of either side) the
 recorder reconciles from it, and the idempotent scripts make that safe to repeat.
+
+Reconciling is incremental: the whole history is re-recorded only at start-up and after an
+outage (when anything may have been missed); the periodic pass re-records the open trades
+and the trades closed since the previous pass (with a margin), batched, so its cost follows
+the bot's recent activity rather than the length of its history.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import redis
 from bulkhead.config.models import Retention
 from bulkhead.logs import event
 from bulkhead.memory.from_freqtrade import filled_orders, order_record, trade_record
+from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.retention import prune_due
 from bulkhead.memory.server import Connection
 from bulkhead.memory.store import MemoryStore
@@ -31,6 +37,10 @@ PASSWORD_ENV = "BULKHEAD_MEMORY_PASSWORD"  # noqa: S105 - the variable's name
 EVENTS_DAYS_ENV = "BULKHEAD_MEMORY_EVENTS_DAYS"
 RETENTION_ENV = "BULKHEAD_MEMORY_RETENTION"
 RECONCILE_ENV = "BULKHEAD_MEMORY_RECONCILE_S"
+#: An incremental reconciliation takes the trades closed since the previous one started,
+#: minus this: Freqtrade dates a close by the exchange's fill time and may commit it a
+#: little later, and the trade list a reconciliation gets is read before it starts.
+RECONCILE_MARGIN_S = 600.0
 
 
 class Recorder:
@@ -40,6 +50,7 @@ class Recorder:
         *,
         reconcile_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         retention: Retention | None = None,
     ) -> None:
         self.retention = retention
@@ -48,6 +59,11 @@ class Recorder:
         self._healthy = True
         self._needs_full_reconcile = True
         self._last_reconcile = float("-inf")
+        #: wall time (s) at which the last successful reconciliation started
+        self._reconciled_from: float | None = None
+        #: ids of the trades that were open at the last successful reconciliation
+        self._open_ids: frozenset[int] = frozenset()
+        self._wall_clock = wall_clock
         self.reconcile_every_s = reconcile_every_s
         self._clock = clock
 
@@ -129,19 +145,54 @@ class Recorder:
             event(logger, "memory_pruned", **report.as_dict())
 
     def reconcile(self, trades: Iterable[Any]) -> bool:
-        """Upsert every trade and filled order Freqtrade knows; duplicates are impossible."""
-        counts = {"trades": 0, "orders_new": 0, "closes_new": 0}
+        """Upsert the trades (Freqtrade ``Trade`` rows) and their filled orders; no duplicates.
+
+        A full pass records every trade given: at start-up and after an outage. Otherwise
+        only the trades open now or at the previous pass, and those closed since the
+        previous pass started (minus ``RECONCILE_MARGIN_S``) are recorded: any other closed
+        trade was closed at the previous pass, which recorded it, and a closed trade does
+        not change. Unchanged records cost a comparison in Redis and write nothing.
+        Returns False when Redis failed (the next pass is then a full one).
+        """
+        previous = self._reconciled_from
+        full = self._needs_full_reconcile or previous is None
+        started = self._wall_clock()
+        cutoff = None if full or previous is None else previous - RECONCILE_MARGIN_S
+        were_open = self._open_ids
+        open_now: set[int] = set()
+        counts: dict[str, Any] = {"trades": 0, "orders_new": 0, "closes_new": 0, "full": full}
 
         def write(store: MemoryStore) -> None:
+            orders: list[OrderRecord] = []
+            records: list[TradeRecord] = []
             for trade in trades:
-                for order in filled_orders(trade):
-                    counts["orders_new"] += store.record_order(order_record(trade, order))
-                counts["closes_new"] += store.record_trade(trade_record(trade)) == 2
-                counts["trades"] += 1
+                if trade.is_open:
+                    open_now.add(int(trade.id))
+                elif (
+                    cutoff is not None
+                    and int(trade.id) not in were_open
+                    and not _closed_since(trade, cutoff)
+                ):
+                    continue
+                orders.extend(order_record(trade, order) for order in filled_orders(trade))
+                records.append(trade_record(trade))
+            recorded = store.record_many(orders, records)
+            counts["trades"] = recorded.trades
+            counts["orders_new"] = recorded.orders_new
+            counts["closes_new"] = recorded.closes_new
 
         done = self._attempt("reconcile", write)
         if done:
-            if self._needs_full_reconcile or counts["orders_new"] or counts["closes_new"]:
+            if full or counts["orders_new"] or counts["closes_new"]:
                 event(logger, "memory_reconciled", **counts)
             self._needs_full_reconcile = False
+            self._reconciled_from = started
+            self._open_ids = frozenset(open_now)
         return done
+
+
+def _closed_since(trade: Any, since_s: float) -> bool:
+    """Whether a closed Freqtrade trade closed at or after ``since_s`` (Unix time); a close
+    without a date counts as recent."""
+    closed = trade.close_date_utc
+    return closed is None or closed.timestamp() >= since_s

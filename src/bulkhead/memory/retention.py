@@ -34,7 +34,8 @@ import redis
 
 from bulkhead.config.models import Retention
 from bulkhead.memory.keys import BotKeys
-from bulkhead.memory.store import DAY_MS, MemoryStore
+from bulkhead.memory.records import OrderRecord, TradeRecord
+from bulkhead.memory.store import DAY_MS, READ_CHUNK, MemoryStore
 from bulkhead.memory.store import now_ms as clock_ms
 
 #: fine equity points folded per script call (keeps each call short on a busy server)
@@ -190,13 +191,17 @@ def _prune_trades(client: redis.Redis, keys: BotKeys, cutoff: int) -> tuple[int,
     """
     opened: Any = client.zrangebyscore(keys.trades, "-inf", f"({cutoff}")
     candidate_ids = [_s(i) for i in opened]
-    pipe = client.pipeline(transaction=False)
-    for trade_id in candidate_ids:
-        pipe.hmget(keys.trade(trade_id), ["is_open", "close_time_ms"])
     doomed: list[str] = []
-    for trade_id, (is_open, closed) in zip(candidate_ids, pipe.execute(), strict=True):
-        if is_open is not None and _s(is_open) == "0" and closed and int(_s(closed)) < cutoff:
-            doomed.append(trade_id)
+    for start in range(0, len(candidate_ids), READ_CHUNK):
+        chunk = candidate_ids[start : start + READ_CHUNK]
+        stored: Any = client.hmget(keys.trade_data, chunk)
+        for trade_id, raw in zip(chunk, stored, strict=True):
+            if raw is None:
+                continue
+            trade = TradeRecord.from_json(raw)
+            closed = trade.close_time_ms
+            if not trade.is_open and closed is not None and closed < cutoff:
+                doomed.append(trade_id)
     if not doomed:
         return 0, 0
     orders_of = _orders_by_trade(client, keys, set(doomed))
@@ -206,12 +211,7 @@ def _prune_trades(client: redis.Redis, keys: BotKeys, cutoff: int) -> tuple[int,
         chunk = doomed[start : start + ID_BATCH]
         order_ids = [order_id for trade_id in chunk for order_id in orders_of.get(trade_id, [])]
         removed_trades, removed_orders = script(
-            keys=[
-                keys.trades,
-                keys.orders,
-                *[keys.trade(i) for i in chunk],
-                *[keys.order(i) for i in order_ids],
-            ],
+            keys=[keys.trades, keys.orders, keys.trade_data, keys.order_data],
             args=[cutoff, len(chunk), *chunk, *order_ids],
         )
         trades += int(removed_trades)
@@ -222,15 +222,11 @@ def _prune_trades(client: redis.Redis, keys: BotKeys, cutoff: int) -> tuple[int,
 def _orders_by_trade(
     client: redis.Redis, keys: BotKeys, trade_ids: set[str]
 ) -> dict[str, list[str]]:
-    """The order ids of ``trade_ids`` (read from each order's hash: the index is by time)."""
-    order_ids = [_s(i) for i in client.zrange(keys.orders, 0, -1)]
+    """The order ids of ``trade_ids`` (read from the orders' records: the index is by time)."""
+    stored: Any = client.hgetall(keys.order_data)
     found: dict[str, list[str]] = {}
-    for start in range(0, len(order_ids), 2_000):
-        chunk = order_ids[start : start + 2_000]
-        pipe = client.pipeline(transaction=False)
-        for order_id in chunk:
-            pipe.hget(keys.order(order_id), "trade_id")
-        for order_id, trade_id in zip(chunk, pipe.execute(), strict=True):
-            if trade_id is not None and _s(trade_id) in trade_ids:
-                found.setdefault(_s(trade_id), []).append(order_id)
+    for order_id, raw in stored.items():
+        trade_id = str(OrderRecord.from_json(raw).trade_id)
+        if trade_id in trade_ids:
+            found.setdefault(trade_id, []).append(_s(order_id))
     return found

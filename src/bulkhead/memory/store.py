@@ -1,27 +1,49 @@
 """A bot's memory on one Redis connection: idempotent writes and fast full reads.
 
 Writes go through the Lua scripts in ``lua/`` (registered once per store), so a replay or
-a reconciliation never duplicates a trade, an order or its announcement. Reads of a full
-history pipeline their hash fetches in chunks: 100,000 trades come back in one or two
-round trips per chunk rather than one per trade.
+a reconciliation never duplicates a trade, an order or its announcement, and re-recording
+an unchanged record writes nothing. ``record_order``/``record_trade`` are one round trip
+each (a fill is recorded as it happens); ``record_many`` sends the same script calls on a
+pipeline in chunks, which is what a reconciliation of many records uses.
+
+Trades and orders live as JSON values of one hash per class (see ``keys.py``), so a full
+history is one ZRANGE (the order) plus one HGETALL (the records) in a single round trip.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
+import orjson
 import redis
 
 from bulkhead.memory.keys import BotKeys
-from bulkhead.memory.records import OrderRecord, TradeRecord
+from bulkhead.memory.records import OrderRecord, TradeRecord, from_json_many
 
 DAY_MS = 86_400_000
 READ_CHUNK = 2_000
+#: script calls per pipeline round trip in ``record_many``: large enough that the round
+#: trip and fsync are shared by many records, small enough that one batch does not hold
+#: the server (and the other bots on it) for long
+WRITE_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one ``record_many`` changed: records sent, and the ones that were news."""
+
+    orders: int = 0
+    orders_new: int = 0
+    trades: int = 0
+    trades_new_open: int = 0
+    closes_new: int = 0
 
 
 def _script(name: str) -> str:
@@ -47,9 +69,9 @@ class MemoryStore:
 
     # -- writes -------------------------------------------------------------------------
 
-    def record_order(self, order: OrderRecord) -> bool:
-        """Store a filled order; True if it was new (its event is written only then)."""
-        payload = json.dumps(
+    def _order_call(self, order: OrderRecord, minid: int) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of ``record_order.lua`` for ``order``."""
+        payload = orjson.dumps(
             {
                 "order_id": order.order_id,
                 "trade_id": order.trade_id,
@@ -60,16 +82,14 @@ class MemoryStore:
                 "fee_quote": order.fee_quote,
             }
         )
-        flat = [item for pair in order.to_fields().items() for item in pair]
-        created = self._record_order(
-            keys=[self.keys.order(order.order_id), self.keys.orders, self.keys.events],
-            args=[order.order_id, order.filled_time_ms, payload, self._events_minid(), *flat],
+        return (
+            [self.keys.order_data, self.keys.orders, self.keys.events],
+            [order.order_id, order.filled_time_ms, order.to_json(), payload, minid],
         )
-        return bool(created)
 
-    def record_trade(self, trade: TradeRecord) -> int:
-        """Store a trade; 2 when this call recorded its close, 1 new open trade, else 0."""
-        payload = json.dumps(
+    def _trade_call(self, trade: TradeRecord, minid: int) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of ``record_trade.lua`` for ``trade``."""
+        payload = orjson.dumps(
             {
                 "trade_id": trade.trade_id,
                 "pair": trade.pair,
@@ -77,19 +97,82 @@ class MemoryStore:
                 "exit_reason": trade.exit_reason,
             }
         )
-        flat = [item for pair in trade.to_fields().items() for item in pair]
-        result = self._record_trade(
-            keys=[self.keys.trade(trade.trade_id), self.keys.trades, self.keys.events],
-            args=[
+        return (
+            [self.keys.trade_data, self.keys.trades, self.keys.events],
+            [
                 trade.trade_id,
                 trade.open_time_ms,
                 "0" if trade.is_open else "1",
+                trade.to_json(),
                 payload,
-                self._events_minid(),
-                *flat,
+                minid,
             ],
         )
-        return int(result)
+
+    def record_order(self, order: OrderRecord) -> bool:
+        """Store a filled order; True if it was new (its event is written only then)."""
+        keys, args = self._order_call(order, self._events_minid())
+        return bool(self._record_order(keys=keys, args=args))
+
+    def record_trade(self, trade: TradeRecord) -> int:
+        """Store a trade; 2 when this call recorded its close, 1 new open trade, else 0."""
+        keys, args = self._trade_call(trade, self._events_minid())
+        return int(self._record_trade(keys=keys, args=args))
+
+    def record_many(
+        self,
+        orders: Iterable[OrderRecord],
+        trades: Iterable[TradeRecord],
+        *,
+        chunk: int = WRITE_CHUNK,
+    ) -> Recorded:
+        """``record_order`` for each order, then ``record_trade`` for each trade, batched.
+
+        The same scripts, so the same guarantees (idempotent, each announcement once),
+        but ``chunk`` calls per round trip on a non-transactional pipeline: one round trip
+        and one fsync are shared by the whole chunk instead of paid per record, which is
+        what makes re-recording a long history cheap. Orders go first, so a trade's fills
+        are announced before its close, as when they are recorded one by one.
+
+        Not atomic: if the connection fails midway, the chunks sent are recorded and the
+        rest are not; calling again with the same records completes it (and announces
+        only what was not announced yet).
+        """
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        minid = self._events_minid()
+        calls: Iterator[tuple[Any, tuple[list[str], list[Any]]]] = itertools.chain(
+            ((self._record_order, self._order_call(o, minid)) for o in orders),
+            ((self._record_trade, self._trade_call(t, minid)) for t in trades),
+        )
+        counts = {"orders": 0, "orders_new": 0, "trades": 0, "trades_new_open": 0, "closes": 0}
+        pipe = self.client.pipeline(transaction=False)
+        scripts: list[Any] = []
+        for script, (keys, args) in calls:
+            script(keys=keys, args=args, client=pipe)
+            scripts.append(script)
+            if len(scripts) >= chunk:
+                self._tally(scripts, pipe.execute(), counts)
+                scripts = []
+        if scripts:
+            self._tally(scripts, pipe.execute(), counts)
+        return Recorded(
+            orders=counts["orders"],
+            orders_new=counts["orders_new"],
+            trades=counts["trades"],
+            trades_new_open=counts["trades_new_open"],
+            closes_new=counts["closes"],
+        )
+
+    def _tally(self, scripts: list[Any], results: list[Any], counts: dict[str, int]) -> None:
+        for script, result in zip(scripts, results, strict=True):
+            if script is self._record_order:
+                counts["orders"] += 1
+                counts["orders_new"] += int(result)
+            else:
+                counts["trades"] += 1
+                counts["trades_new_open"] += int(result) == 1
+                counts["closes"] += int(result) == 2
 
     def record_event(self, name: str, data: dict[str, Any]) -> str:
         """Append one action or decision to the bot's event stream (trimmed by age)."""
@@ -145,18 +228,28 @@ class MemoryStore:
                 if raw:
                     yield {_s(k): _s(v) for k, v in raw.items()}
 
+    def _records(self, index: str, data: str) -> list[bytes]:
+        """The JSON of every record of one class, in index order, in one round trip.
+
+        Not a transaction (the read-only user may not run MULTI): a record written between
+        the two reads is either in both or left out, never half there.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrange(index, 0, -1)
+        pipe.hgetall(data)
+        ids, raw = pipe.execute()
+        return [value for value in map(raw.get, ids) if value is not None]
+
     def trade_ids(self) -> list[str]:
         return [_s(i) for i in self.client.zrange(self.keys.trades, 0, -1)]
 
     def trades(self) -> list[TradeRecord]:
-        """The whole trade history, oldest first."""
-        return [
-            TradeRecord.from_fields(raw) for raw in self._hashes(self.trade_ids(), self.keys.trade)
-        ]
+        """The whole trade history, oldest first (by open time; ties by id as text)."""
+        return from_json_many(TradeRecord, self._records(self.keys.trades, self.keys.trade_data))
 
     def orders(self) -> list[OrderRecord]:
-        ids = [_s(i) for i in self.client.zrange(self.keys.orders, 0, -1)]
-        return [OrderRecord.from_fields(raw) for raw in self._hashes(ids, self.keys.order)]
+        """Every filled order, oldest first (by fill time; ties by id as text)."""
+        return from_json_many(OrderRecord, self._records(self.keys.orders, self.keys.order_data))
 
     def events(self, count: int = 20) -> list[dict[str, Any]]:
         """The newest events, newest last."""

@@ -151,6 +151,14 @@ def test_a_malformed_export_is_refused_with_its_line_and_writes_nothing(
     with pytest.raises(ImportRefused, match=r"broken.jsonl:6: fields missing"):
         import_jsonl(beta, broken, allow_other_bot=True)
     assert _content(client, "beta") == {}
+    lines = (tmp_path / "alpha.jsonl").read_text().splitlines()
+    trade = json.loads(lines[1])
+    assert trade["kind"] == "trade"
+    lines[1] = json.dumps(trade | {"amount": str(trade["amount"])})  # a number as text
+    broken.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ImportRefused, match=r"broken.jsonl:2: amount must be float"):
+        import_jsonl(beta, broken, allow_other_bot=True)
+    assert _content(client, "beta") == {}
     (tmp_path / "other.jsonl").write_text('{"kind": "header", "bot": "alpha", "version": 9}\n')
     with pytest.raises(ImportRefused, match="version 9"):
         import_jsonl(source, tmp_path / "other.jsonl")

@@ -79,12 +79,12 @@ def test_a_bot_cannot_read_another_bots_keys(access: MemoryAccess, beta_memory):
     alpha = _alpha(access)
     reads = [
         lambda: alpha.get(BETA.meta.replace("meta", "note")),
-        lambda: alpha.hgetall(BETA.trade(1)),
-        lambda: alpha.hget(BETA.order("o-1"), "price"),
+        lambda: alpha.hgetall(BETA.trade_data),
+        lambda: alpha.hget(BETA.order_data, "o-1"),
         lambda: alpha.zrange(BETA.trades, 0, -1),
         lambda: alpha.xrange(BETA.events),
-        lambda: alpha.exists(BETA.trade(1)),
-        lambda: alpha.dump(BETA.trade(1)),
+        lambda: alpha.exists(BETA.trade_data),
+        lambda: alpha.dump(BETA.trade_data),
     ]
     for read in reads:
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -96,7 +96,7 @@ def test_a_bot_cannot_read_another_bots_keys(access: MemoryAccess, beta_memory):
 def test_a_bot_cannot_write_or_delete_another_bots_keys(access: MemoryAccess, beta_memory):
     alpha = _alpha(access)
     writes = [
-        lambda: alpha.hset(BETA.trade(1), "realized_pnl", "1000"),
+        lambda: alpha.hset(BETA.trade_data, "1", "{}"),
         lambda: alpha.xadd(BETA.events, {"event": "forged"}),
         lambda: alpha.delete(BETA.trades),
         lambda: alpha.zadd(BETA.equity_fine, {"0:1e9": 0}),
@@ -108,16 +108,20 @@ def test_a_bot_cannot_write_or_delete_another_bots_keys(access: MemoryAccess, be
     assert _dump(access) == beta_memory
 
 
-def test_a_bot_cannot_reach_another_bots_keys_from_a_script(access: MemoryAccess, beta_memory):
+def test_a_bot_cannot_reach_another_bots_keys_from_a_script(
+    access: MemoryAccess, beta_memory, make_trade
+):
     alpha = _alpha(access)
     declared = "return redis.call('DEL', KEYS[1])"
-    undeclared = "return redis.call('HSET', ARGV[1], 'realized_pnl', '1000')"
+    undeclared = "return redis.call('HSET', ARGV[1], '1', '{}')"
     with pytest.raises(redis.ResponseError, match=NOPERM):
-        alpha.eval(declared, 1, BETA.trade(1))
+        alpha.eval(declared, 1, BETA.trade_data)
     with pytest.raises(redis.ResponseError, match=NOPERM):
-        alpha.eval(undeclared, 0, BETA.trade(1))
+        alpha.eval(undeclared, 0, BETA.trade_data)
     with pytest.raises(redis.ResponseError, match=NOPERM):
-        alpha.eval("return redis.call('HGETALL', KEYS[1])", 1, BETA.trade(1))
+        alpha.eval("return redis.call('HGETALL', KEYS[1])", 1, BETA.trade_data)
+    with pytest.raises(redis.ResponseError, match=NOPERM):  # the recorder's own scripts
+        MemoryStore(alpha, "beta").record_many([], [make_trade(1, T0, close_ms=T0 + 1)])
     assert _dump(access) == beta_memory
 
 
@@ -143,7 +147,8 @@ def test_each_bot_records_reads_and_prunes_its_own_memory(
 ):
     store = MemoryStore(_alpha(access), "alpha")
     assert store.record_trade(make_trade(7, T0, close_ms=T0 + 1000)) == 2
-    assert [t.trade_id for t in store.trades()] == [7]
+    assert store.record_many([], [make_trade(8, T0 + 1)]).trades_new_open == 1
+    assert [t.trade_id for t in store.trades()] == [7, 8]
     assert store.events(count=5)[-1]["event"] == "trade_closed"
     store.record_equity(99.0, T0 - 30 * 86_400_000)  # due for downsampling
     admin = MemoryStore(access.admin.client(), "alpha")
@@ -164,7 +169,7 @@ def test_the_reader_reads_every_bot_and_writes_none(access: MemoryAccess, beta_m
     assert reader.get(BETA.meta.replace("meta", "note")) == b"plain string key"
     assert MemoryStore(reader, "beta").memory_used() > 0
     writes = [
-        lambda: reader.hset(BETA.trade(1), "realized_pnl", "1000"),
+        lambda: reader.hset(BETA.trade_data, "1", "{}"),
         lambda: reader.xadd("bh:{alpha}:events", {"event": "forged"}),
         lambda: reader.delete(BETA.trades),
         lambda: reader.set("bh:{alpha}:x", "1"),

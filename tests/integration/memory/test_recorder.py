@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,12 +35,14 @@ def freqtrade_order(order_id: str, side: str, price: float) -> Any:
     )
 
 
-def freqtrade_trade(closed: bool) -> Any:
-    orders = [freqtrade_order("buy-1", "buy", 1.0)]
+def freqtrade_trade(
+    closed: bool, trade_id: int = 7, closed_at: datetime = CLOSED, suffix: str = "1"
+) -> Any:
+    orders = [freqtrade_order(f"buy-{suffix}", "buy", 1.0)]
     if closed:
-        orders.append(freqtrade_order("sell-1", "sell", 1.1))
+        orders.append(freqtrade_order(f"sell-{suffix}", "sell", 1.1))
     return SimpleNamespace(
-        id=7,
+        id=trade_id,
         pair="XRP/USDT",
         is_short=False,
         is_open=not closed,
@@ -49,7 +51,7 @@ def freqtrade_trade(closed: bool) -> Any:
         open_rate=1.0,
         close_rate=1.1 if closed else None,
         open_date_utc=OPENED,
-        close_date_utc=CLOSED if closed else None,
+        close_date_utc=closed_at if closed else None,
         fee_open_cost=0.01,
         fee_close_cost=0.011 if closed else None,
         close_profit_abs=0.979 if closed else None,
@@ -114,3 +116,56 @@ def test_a_redis_outage_is_logged_once_never_raised_and_caught_up_afterwards(
     assert not trade.is_open
     assert trade.realized_pnl == pytest.approx(0.979)
     assert sorted(o.order_id for o in store.orders()) == ["buy-1", "sell-1"]
+
+
+def _reconciled(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        {k: getattr(r, k) for k in ("trades", "orders_new", "closes_new", "full")}
+        for r in caplog.records
+        if r.getMessage() == "memory_reconciled"
+    ]
+
+
+def test_periodic_reconciliations_take_open_and_recent_trades_and_a_full_one_follows_an_outage(
+    managed: ManagedRedis, admin: Connection, caplog: pytest.LogCaptureFixture
+):
+    sent: list[list[int]] = []
+
+    class Spy(MemoryStore):
+        def record_many(self, orders: Any, trades: Any, **options: Any) -> Any:
+            trades = list(trades)
+            sent.append(sorted(t.trade_id for t in trades))
+            return super().record_many(orders, trades, **options)
+
+    wall = [(CLOSED + timedelta(days=1)).timestamp()]
+    recorder = Recorder(
+        lambda: Spy(admin.client(socket_timeout=1), "bot1"),
+        reconcile_every_s=60,
+        wall_clock=lambda: wall[0],
+    )
+    old = freqtrade_trade(closed=True, trade_id=1, suffix="1")
+    with caplog.at_level(logging.INFO, logger="bulkhead.memory"):
+        assert recorder.reconcile([old, freqtrade_trade(closed=False, trade_id=2, suffix="2")])
+        wall[0] += 60
+        # 2 was open at the last pass: taken whatever its close date says
+        closed_2 = freqtrade_trade(closed=True, trade_id=2, suffix="2")
+        recent = datetime.fromtimestamp(wall[0] - 300, UTC)  # within the margin
+        closed_3 = freqtrade_trade(closed=True, trade_id=3, closed_at=recent, suffix="3")
+        history = [old, closed_2, closed_3]
+        assert recorder.reconcile(history)
+        wall[0] += 60
+        assert recorder.reconcile(history)  # nothing new: no event
+        managed.stop()
+        assert not recorder.reconcile(history)
+        managed.ensure_running()
+        assert recorder.reconcile(history)
+    # the pass that meets the outage is still a periodic one; the one after it is full
+    assert sent == [[1, 2], [2, 3], [3], [3], [1, 2, 3]]
+    assert _reconciled(caplog) == [
+        {"trades": 2, "orders_new": 3, "closes_new": 1, "full": True},
+        {"trades": 2, "orders_new": 3, "closes_new": 2, "full": False},
+        {"trades": 3, "orders_new": 0, "closes_new": 0, "full": True},
+    ]
+    store = MemoryStore(admin.client(), "bot1")
+    assert [(t.trade_id, t.is_open) for t in store.trades()] == [(1, False), (2, False), (3, False)]
+    assert [e["event"] for e in store.events(100)].count("trade_closed") == 3

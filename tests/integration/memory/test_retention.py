@@ -161,7 +161,9 @@ def test_old_closed_trades_go_with_their_orders_only_when_asked(
     assert report == PruneReport(trades_removed=1, orders_removed=2)
     assert [t.trade_id for t in store.trades()] == [2, 3, 4]
     assert sorted(o.order_id for o in store.orders()) == ["b-2", "b-3", "b-4"]
-    assert client.exists(store.keys.trade(1), store.keys.order("b-1"), store.keys.order("s-1")) == 0
+    assert client.hexists(store.keys.trade_data, "1") is False
+    assert client.hmget(store.keys.order_data, ["b-1", "s-1"]) == [None, None]
+    assert client.hlen(store.keys.order_data) == 3
     assert client.zscore(store.keys.trades, "1") is None
     assert client.zscore(store.keys.orders, "s-1") is None
     again = prune(store, retention, now_ms=now, trades_older_than_days=365)

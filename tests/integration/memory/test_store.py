@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import redis
 
-from bulkhead.memory.store import MemoryStore, now_ms
+from bulkhead.memory.store import MemoryStore, Recorded, now_ms
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
@@ -13,14 +16,26 @@ def _events_named(store: MemoryStore, name: str) -> int:
     return sum(entry["event"] == name for entry in store.events(count=10_000))
 
 
-def test_recording_the_same_order_twice_keeps_one_hash_one_index_entry_and_one_event(
+def _changes(client: redis.Redis) -> int:
+    """The server's count of writes since its last save: unchanged by a write-free call."""
+    info: Any = client.info("persistence")
+    return int(info["rdb_changes_since_last_save"])
+
+
+def _aof_size(client: redis.Redis) -> int:
+    info: Any = client.info("persistence")
+    return int(info["aof_current_size"])
+
+
+def test_recording_the_same_order_twice_keeps_one_record_one_index_entry_and_one_event(
     client: redis.Redis, make_order
 ):
     store = MemoryStore(client, "alpha")
     order = make_order("o-1", 1, T0)
     assert store.record_order(order) is True
     assert store.record_order(order) is False
-    assert client.exists(store.keys.order("o-1")) == 1
+    assert client.hlen(store.keys.order_data) == 1
+    assert client.hget(store.keys.order_data, "o-1") == order.to_json().encode()
     assert client.zcard(store.keys.orders) == 1
     assert _events_named(store, "order_recorded") == 1
     assert store.orders() == [order]
@@ -48,6 +63,68 @@ def test_a_trade_close_is_announced_exactly_once_however_often_it_is_recorded(
     assert store.record_trade(closed) == 0
     assert _events_named(store, "trade_closed") == 1
     assert store.trades() == [closed]
+
+
+def test_re_recording_unchanged_records_writes_nothing_to_the_server_or_its_aof(
+    client: redis.Redis, make_trade, make_order
+):
+    store = MemoryStore(client, "alpha")
+    orders = [make_order(f"o-{i}", i, T0 + i) for i in range(1, 21)]
+    trades = [make_trade(i, T0 + i, close_ms=T0 + 60_000 + i) for i in range(1, 21)]
+    store.record_many(orders, trades)
+    changes, aof = _changes(client), _aof_size(client)
+    for order in orders:
+        assert store.record_order(order) is False
+    for trade in trades:
+        assert store.record_trade(trade) == 0
+    assert store.record_many(orders, trades) == Recorded(orders=20, trades=20)
+    assert (_changes(client), _aof_size(client)) == (changes, aof)
+
+
+def test_a_changed_order_is_updated_without_a_second_announcement(client: redis.Redis, make_order):
+    store = MemoryStore(client, "alpha")
+    store.record_order(make_order("o-1", 1, T0))
+    changed = dataclasses.replace(make_order("o-1", 1, T0 + 5), fee_quote=0.01)
+    assert store.record_order(changed) is False
+    assert store.orders() == [changed]
+    assert client.zscore(store.keys.orders, "o-1") == T0 + 5
+    assert _events_named(store, "order_recorded") == 1
+
+
+def test_record_many_counts_the_news_and_announces_like_single_calls(
+    client: redis.Redis, make_trade, make_order
+):
+    batched, single = MemoryStore(client, "alpha"), MemoryStore(client, "beta")
+    single.record_trade(make_trade(2, T0 + 2))  # open already: its close is news
+    batched.record_trade(make_trade(2, T0 + 2))
+    orders = [make_order(f"o-{i}", i, T0 + i) for i in range(1, 8)]
+    trades = [make_trade(1, T0 + 1, close_ms=T0 + 9)]  # new and closed: a close
+    trades += [make_trade(2, T0 + 2, close_ms=T0 + 9)]  # closes now
+    trades += [make_trade(i, T0 + i) for i in range(3, 8)]  # new, open
+    recorded = batched.record_many(orders, trades, chunk=3)  # chunks end mid-class
+    assert recorded == Recorded(orders=7, orders_new=7, trades=7, trades_new_open=5, closes_new=2)
+    for order in orders:
+        single.record_order(order)
+    for trade in trades:
+        single.record_trade(trade)
+    assert batched.trades() == single.trades()
+    assert batched.orders() == single.orders()
+    events = [(e["event"], e["data"]) for e in batched.events(count=100)]
+    assert events == [(e["event"], e["data"]) for e in single.events(count=100)]
+    assert batched.record_many(orders, trades, chunk=3) == Recorded(orders=7, trades=7)
+    assert _events_named(batched, "trade_closed") == 2
+    assert _events_named(batched, "order_recorded") == 7
+
+
+def test_a_trade_recorded_again_after_its_close_with_other_values_is_not_announced_again(
+    client: redis.Redis, make_trade
+):
+    store = MemoryStore(client, "alpha")
+    assert store.record_trade(make_trade(1, T0, close_ms=T0 + 60_000)) == 2
+    corrected = make_trade(1, T0, close_ms=T0 + 60_000, pnl=1.25)
+    assert store.record_trade(corrected) == 0
+    assert store.trades() == [corrected]
+    assert _events_named(store, "trade_closed") == 1
 
 
 def test_the_full_history_reads_back_exactly_as_written_oldest_first(

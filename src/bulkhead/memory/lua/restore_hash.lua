@@ -1,18 +1,17 @@
--- restore_hash: put back one exported record (trade, order or insight) if it is missing.
+-- restore_hash: put back one exported insight (a hash of its own) if it is missing.
+-- (Trades and orders, fields of one hash per class, go through restore_records.)
 --
--- KEYS[1] the record hash bh:{bot}:trade:<id>, bh:{bot}:order:<id> or bh:{bot}:insight:<id>
--- KEYS[2] its index       bh:{bot}:trades, bh:{bot}:orders or bh:{bot}:insights (sorted set)
--- ARGV[1] index member (the record's id)
--- ARGV[2] index score, ms (open time, fill time or creation time)
+-- KEYS[1] the insight     bh:{bot}:insight:<id>   (hash with TTL)
+-- KEYS[2] its index       bh:{bot}:insights       (sorted set: id by creation ms)
+-- ARGV[1] index member (the insight's id)
+-- ARGV[2] index score, ms (creation time)
 -- ARGV[3] absolute expiry, ms, or '' for a record that never expires
 -- ARGV[4..] field, value, field, value ... of the hash
 --
--- A record already present is left exactly as it is: an import never overwrites memory
--- (an older export cannot reopen a closed trade), and importing twice changes nothing.
--- Unlike record_trade/record_order it announces nothing: the export carries the original
--- announcements on the event stream, with their ids.
+-- An insight already present is left exactly as it is: an import never overwrites memory,
+-- and importing twice changes nothing.
 --
--- Returns 1 when the record was written, 0 when it was already there.
+-- Returns 1 when the insight was written, 0 when it was already there.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
