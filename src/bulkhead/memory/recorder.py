@@ -117,11 +117,11 @@ class Recorder:
     # -- what the strategy calls --------------------------------------------------------
 
     def on_fill(self, trade: Any, order: Any) -> None:
-        def write(store: MemoryStore) -> None:
-            store.record_order(order_record(trade, order))
-            store.record_trade(trade_record(trade))
-
-        self._attempt("order_filled", write)
+        # One round trip (and one fsync) for the order and its trade.
+        self._attempt(
+            "order_filled",
+            lambda store: store.record_many([order_record(trade, order)], [trade_record(trade)]),
+        )
 
     def on_event(self, name: str, data: dict[str, Any]) -> None:
         self._attempt(name, lambda store: store.record_event(name, data))
