@@ -30,9 +30,10 @@ from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.memory import acl
 from bulkhead.memory.deployment import MemoryAccess, prepare_memory
-from bulkhead.memory.export import ImportRefused, export_jsonl, export_parquet, import_jsonl
-from bulkhead.memory.export import read_header as read_export_header
+from bulkhead.memory.export import export_jsonl, export_parquet
 from bulkhead.memory.records import TradeRecord
+from bulkhead.memory.restore import ImportRefused, import_jsonl
+from bulkhead.memory.restore import read_header as read_export_header
 from bulkhead.memory.retention import prune as prune_memory
 from bulkhead.memory.server import password_hash
 from bulkhead.memory.store import MemoryStore

@@ -18,7 +18,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bulkhead.cli.main import build_app
-from bulkhead.memory.export import ImportRefused, export_jsonl, export_parquet, import_jsonl
+from bulkhead.memory.export import export_jsonl, export_parquet
+from bulkhead.memory.restore import ImportRefused, import_jsonl
 from bulkhead.memory.server import Connection, ManagedRedis
 from bulkhead.memory.store import MemoryStore, now_ms
 
