@@ -16,14 +16,12 @@ and the fixtures always run ``bulkhead down``, so no process outlives the module
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import botkit
 import pytest
 
 from bulkhead.config.workspace import BotPaths, Workspace
@@ -48,14 +47,7 @@ EXAMPLE_BUDGET = "budget: {amount: 100, currency: USDT}"
 BOT = "bot1"
 BOT_KEY = "bot1-trade"
 MASTER_KEY = "master-admin"
-#: the variables the spec's credentials come from; the .env beside the spec supplies them
-CREDENTIAL_ENV = {
-    "apiKey": "BOT1_KUCOIN_API_KEY",
-    "secret": "BOT1_KUCOIN_API_SECRET",
-    "passphrase": "BOT1_KUCOIN_API_PASSPHRASE",
-}
 
-COMMAND_TIMEOUT_S = 150  # `up` itself waits up to 120 s for the bot to run
 ROUND_TRIP_DEADLINE_S = 240
 FREQTRADE_READY_DEADLINE_S = 90
 RESTART_DEADLINE_S = 60
@@ -99,64 +91,17 @@ def _write_spec(
     if budget is not None:
         assert text.count(EXAMPLE_BUDGET) == 1, "examples/bulkhead.yaml changed its budget"
         text = text.replace(EXAMPLE_BUDGET, f"budget: {{amount: {budget}, currency: USDT}}")
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = directory / "bulkhead.yaml"
-    spec.write_text(text)
-    env = directory / ".env"
-    env.write_text("".join(f"{var}={key[part]}\n" for part, var in CREDENTIAL_ENV.items()))
-    env.chmod(0o600)
-    return spec
-
-
-def _environment() -> dict[str, str]:
-    """Ours, minus anything that would override the spec's .env or point elsewhere.
-
-    Also minus pytest's own variables: Freqtrade skips its ``log_config`` (and so
-    Bulkhead's JSON log file and redaction) whenever PYTEST_VERSION is set, and an
-    operator's shell never has it.
-    """
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name not in CREDENTIAL_ENV.values()
-        and name != "BULKHEAD_SPEC"
-        and not name.startswith(("FREQTRADE__", "PYTEST_"))
-    } | {"COLUMNS": "200"}
-
-
-def _bulkhead(
-    spec: Path, *args: str, timeout: float = COMMAND_TIMEOUT_S
-) -> subprocess.CompletedProcess[str]:
-    """``python -m bulkhead ARGS --spec SPEC`` run to completion in the spec's folder."""
-    return subprocess.run(
-        [sys.executable, "-m", "bulkhead", *args, "--spec", str(spec)],
-        cwd=spec.parent,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _shown(done: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+    return botkit.write_spec(directory, text, key)
 
 
 def _paths(spec: Path) -> BotPaths:
     return Workspace.for_spec(spec).bot(BOT)
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"({path.name} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 def _diagnosis(paths: BotPaths) -> str:
     logs = paths.root / "logs"
     return "\n".join(
-        f"--- tail of {path.name} ---\n{_tail(path)}"
+        f"--- tail of {path.name} ---\n{botkit.tail(path)}"
         for path in (
             paths.status,
             paths.log,
@@ -166,110 +111,22 @@ def _diagnosis(paths: BotPaths) -> str:
     )
 
 
-def _events(path: Path, name: str | None = None) -> list[dict[str, Any]]:
-    """The JSON lines of a log (other lines skipped), optionally only one event's."""
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and (name is None or entry.get("event") == name):
-            found.append(entry)
-    return found
-
-
-def _status(paths: BotPaths) -> dict[str, Any]:
-    try:
-        loaded: dict[str, Any] = json.loads(paths.status.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded
-
-
 def _poll(
     what: str, probe: Callable[[], Any], deadline_s: float, paths: BotPaths, every: float = 0.5
 ) -> Any:
     """``probe()`` once it is truthy; a failure with the bot's logs at the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s:.0f} s\n{_diagnosis(paths)}")
-        time.sleep(every)
+    return botkit.poll(what, probe, deadline_s, lambda: _diagnosis(paths), every)
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (dead, not yet reaped by init) counts as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return fields[0] != "Z"
-
-
-def _processes_in(directory: Path, *, by_cwd: bool = True) -> list[str]:
-    """Live processes whose command line names ``directory`` (or that run inside it).
-
-    That is every process of a deployment: the supervisor names its spec, Freqtrade its
-    config, and an embedded Redis runs in the deployment's .bulkhead folder.
-    """
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd") if by_cwd else ""
-        except OSError:
-            continue
-        inside = str(directory) in command or cwd.startswith(str(directory))
-        if inside and _alive(int(entry.name)):
-            found.append(f"{entry.name}: {command}")
-    return found
-
-
-def _closed_trades(database: Path) -> int:
-    if not database.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as db:
-            return int(db.execute("SELECT count(*) FROM trades WHERE is_open = 0").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return 0
-
-
-def _accounts(accounts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        account: {cur: (b.balance, b.holds) for cur, b in per.items()}
-        for account, per in accounts.items()
-    }
-
-
-def _bring_down(spec: Path) -> list[str]:
+def _bring_down(spec: Path) -> list[botkit.Process]:
     """``bulkhead down`` for the whole spec (every bot, and its embedded Redis); then
     SIGKILL whatever process of the deployment survived it. What had to be killed.
 
-    Only processes that name the spec's folder or run inside it are touched, so a
-    recycled pid can never hit a stranger.
+    That is every process whose command line names the spec's folder or that runs inside
+    it (the supervisor names its spec, Freqtrade its config, and an embedded Redis runs
+    in the deployment's .bulkhead folder), so a recycled pid can never hit a stranger.
     """
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        _bulkhead(spec, "down")
-    leftovers = _processes_in(spec.parent)
-    for line in leftovers:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
-    return leftovers
+    return botkit.bring_down(spec, str(spec.parent), running_inside=True)
 
 
 # -- the live run ---------------------------------------------------------------------------
@@ -293,8 +150,8 @@ class LiveRun:
     def require_running(self) -> dict[str, Any]:
         """status.json of the running bot, or a failure saying why it does not run."""
         assert self.down is None, "the live run was already brought down (tests out of order?)"
-        assert self.up.returncode == 0, _shown(self.up)
-        status = _status(self.paths)
+        assert self.up.returncode == 0, botkit.shown(self.up)
+        status = botkit.status(self.paths)
         holder = lease_holder(self.paths.lock)
         assert status.get("state") == "running", f"{status}\n{_diagnosis(self.paths)}"
         assert holder == status.get("pid"), f"lease held by {holder}, status {status}"
@@ -303,13 +160,13 @@ class LiveRun:
     def stop(self) -> subprocess.CompletedProcess[str]:
         """`bulkhead down`, once; what it printed."""
         if self.down is None:
-            status = _status(self.paths)
+            status = botkit.status(self.paths)
             self.supervisor_pid = lease_holder(self.paths.lock)
-            started = _events(self.paths.log, "freqtrade_started")
+            started = botkit.events(self.paths.log, "freqtrade_started")
             self.freqtrade_pids = {int(e["pid"]) for e in started}
             if isinstance(status.get("child_pid"), int):
                 self.freqtrade_pids.add(status["child_pid"])
-            self.down = _bulkhead(self.spec, "down", BOT)
+            self.down = botkit.cli(self.spec, "down", BOT)
         return self.down
 
 
@@ -318,10 +175,10 @@ def live(rig: Rig) -> Iterator[LiveRun]:
     """bot1, live on the twin, started once with `bulkhead up`; always brought down."""
     key = rig.keys[BOT_KEY]
     spec = _write_spec(rig.root / "live", rig.url, key)
-    master_before = _accounts(rig.twin.user_by_name("master").accounts)
+    master_before = botkit.balances(rig.twin.user_by_name("master").accounts)
     started = time.monotonic()
     try:
-        up = _bulkhead(spec, "up", BOT)
+        up = botkit.cli(spec, "up", BOT)
         yield LiveRun(
             rig=rig,
             spec=spec,
@@ -338,33 +195,25 @@ def live(rig: Rig) -> Iterator[LiveRun]:
 
 def test_a_second_instance_of_a_running_bot_is_refused(live: LiveRun) -> None:
     first = live.require_running()
-    refusals_before = len(_events(live.paths.log, "supervisor_refused"))
+    refusals_before = len(botkit.events(live.paths.log, "supervisor_refused"))
 
     began = time.monotonic()
-    second = subprocess.run(
-        [sys.executable, "-m", "bulkhead", "run-bot", BOT, "--spec", str(live.spec)],
-        cwd=live.spec.parent,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=SECOND_INSTANCE_DEADLINE_S,
-        check=False,
-    )
+    second = botkit.cli(live.spec, "run-bot", BOT, timeout=SECOND_INSTANCE_DEADLINE_S)
     took = time.monotonic() - began
     print(f"second instance refused after {took:.1f} s")
 
-    assert second.returncode == 4, _shown(second)  # supervisor.EXIT_ALREADY_RUNNING
+    assert second.returncode == 4, botkit.shown(second)  # supervisor.EXIT_ALREADY_RUNNING
     assert took < SECOND_INSTANCE_DEADLINE_S / 2
-    refusals = _events(live.paths.log, "supervisor_refused")
+    refusals = botkit.events(live.paths.log, "supervisor_refused")
     assert len(refusals) == refusals_before + 1
     # The first instance never noticed: same lease holder, same Freqtrade, still running.
     assert lease_holder(live.paths.lock) == first["pid"]
-    after = _status(live.paths)
+    after = botkit.status(live.paths)
     assert after["state"] == "running"
     assert after["child_pid"] == first["child_pid"]
     assert after["restarts"] == first["restarts"]
-    assert _alive(first["pid"])
-    assert _alive(first["child_pid"])
+    assert botkit.alive(first["pid"])
+    assert botkit.alive(first["child_pid"])
 
 
 def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> None:
@@ -372,7 +221,7 @@ def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> No
     # Let Freqtrade get properly going (its strategy started) before pulling the plug.
     _poll(
         "Freqtrade's strategy to start",
-        lambda: _events(live.paths.freqtrade_log, "strategy_start"),
+        lambda: botkit.events(live.paths.freqtrade_log, "strategy_start"),
         FREQTRADE_READY_DEADLINE_S,
         live.paths,
     )
@@ -381,7 +230,7 @@ def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> No
     killed = time.monotonic()
 
     def restarted() -> dict[str, Any] | None:
-        status = _status(live.paths)
+        status = botkit.status(live.paths)
         child = status.get("child_pid")
         if status.get("state") == "running" and child not in (None, old_child):
             return status
@@ -393,50 +242,50 @@ def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> No
     assert status["restarts"] >= 1
     assert status["pid"] == first["pid"], "the supervisor itself must not have changed"
     assert lease_holder(live.paths.lock) == first["pid"]
-    assert not _alive(old_child)
-    assert _alive(status["child_pid"])
-    crashes = _events(live.paths.log, "freqtrade_crashed")
+    assert not botkit.alive(old_child)
+    assert botkit.alive(status["child_pid"])
+    crashes = botkit.events(live.paths.log, "freqtrade_crashed")
     assert crashes, _diagnosis(live.paths)
     assert crashes[-1]["exit_code"] == -signal.SIGKILL
     assert crashes[-1]["restarts"] >= 1
-    started = [e["pid"] for e in _events(live.paths.log, "freqtrade_started")]
+    started = [e["pid"] for e in botkit.events(live.paths.log, "freqtrade_started")]
     assert started[-2:] == [old_child, status["child_pid"]]
 
 
 def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> None:
-    assert live.up.returncode == 0, _shown(live.up)
-    assert f"{BOT}: running" in live.up.stdout, _shown(live.up)
+    assert live.up.returncode == 0, botkit.shown(live.up)
+    assert f"{BOT}: running" in live.up.stdout, botkit.shown(live.up)
     live.require_running()
 
     remaining = ROUND_TRIP_DEADLINE_S - (time.monotonic() - live.started)
 
     def traded() -> int:
         assert lease_holder(live.paths.lock) is not None, "the supervisor died"
-        return _closed_trades(live.paths.database)
+        return botkit.closed_trades(live.paths.database)
 
     _poll("a closed trade in Freqtrade's database", traded, remaining, live.paths)
     print(f"first closed trade {time.monotonic() - live.started:.1f} s after `up`")
 
-    shown = _bulkhead(live.spec, "status", BOT)
-    assert shown.returncode == 0, _shown(shown)
+    shown = botkit.cli(live.spec, "status", BOT)
+    assert shown.returncode == 0, botkit.shown(shown)
     row = next((line.split() for line in shown.stdout.splitlines() if line.startswith(BOT)), [])
     assert row[:3] == [BOT, "live", "running"], shown.stdout
     assert row[3] == str(live.supervisor_pid or lease_holder(live.paths.lock))
 
     # -- down: the lease is free and nothing of the bot runs any more -----------------------
     down = live.stop()
-    assert down.returncode == 0, _shown(down)
-    assert f"{BOT}: stopped" in down.stdout, _shown(down)
+    assert down.returncode == 0, botkit.shown(down)
+    assert f"{BOT}: stopped" in down.stdout, botkit.shown(down)
     assert lease_holder(live.paths.lock) is None
-    assert _status(live.paths)["state"] == "stopped"
+    assert botkit.status(live.paths)["state"] == "stopped"
     assert live.supervisor_pid is not None
     assert live.freqtrade_pids, "no Freqtrade pid was ever recorded"
     for pid in live.freqtrade_pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert not _alive(live.supervisor_pid)
+    assert not botkit.alive(live.supervisor_pid)
     # (`down BOT` stops that bot; the deployment's embedded Redis, if any, may stay.)
-    assert _processes_in(live.spec.parent, by_cwd=False) == []
+    assert botkit.processes(str(live.spec.parent)) == []
 
     _check_exchange_against_database(live)
     _check_logs_against_database(live)
@@ -462,7 +311,7 @@ def _check_exchange_against_database(live: LiveRun) -> None:
     assert orders, "the twin saw no orders"
     assert {o.uid for o in orders.values()} == {bot.uid}
     assert {f.uid for f in fills} == {bot.uid}
-    assert _accounts(master.accounts) == live.master_before
+    assert botkit.balances(master.accounts) == live.master_before
 
     trades, filled = _filled_orders(live.paths.database)
     assert trades, "no closed trade in Freqtrade's database"
@@ -486,13 +335,7 @@ def _check_exchange_against_database(live: LiveRun) -> None:
         assert orders[order_id].deal_size == size
 
     # The sub-account's money is its 100 USDT plus exactly what the fills moved.
-    expected: dict[str, Decimal] = {"USDT": Decimal(100)}
-    for f in fills:
-        base, quote = f.symbol.split("-")
-        sign = 1 if f.side == "buy" else -1
-        expected[base] = expected.get(base, Decimal(0)) + sign * f.size
-        expected[quote] = expected.get(quote, Decimal(0)) - sign * f.funds
-        expected[f.fee_currency] = expected.get(f.fee_currency, Decimal(0)) - f.fee
+    expected = botkit.moved_by(fills, {"USDT": Decimal(100)})
     held = {cur: b.balance for cur, b in bot.accounts["trade"].items()}
     for currency, amount in expected.items():
         assert held.get(currency, Decimal(0)) == amount, currency
@@ -502,7 +345,7 @@ def _check_logs_against_database(live: LiveRun) -> None:
     # Every fill in the database was logged by the strategy, with the same numbers.
     _, filled = _filled_orders(live.paths.database)
     logged: dict[str, list[dict[str, Any]]] = {}
-    for entry in _events(live.paths.freqtrade_log, "order_filled"):
+    for entry in botkit.events(live.paths.freqtrade_log, "order_filled"):
         logged.setdefault(str(entry.get("order_id")), []).append(entry)
     for row in filled:
         events = logged.get(row["order_id"])
@@ -516,7 +359,7 @@ def _check_logs_against_database(live: LiveRun) -> None:
         assert entry["cost"] == pytest.approx(row["cost"], rel=REL)
 
     # The supervisor proved the key harmless before it ever started Freqtrade.
-    supervisor = _events(live.paths.log)
+    supervisor = botkit.events(live.paths.log)
     names = [e.get("event") for e in supervisor]
     assert "freqtrade_started" in names
     first_start = names.index("freqtrade_started")
@@ -534,12 +377,12 @@ def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
         live.require_running()
         _poll(
             "an order fill in the logs",
-            lambda: _events(live.paths.freqtrade_log, "order_filled"),
+            lambda: botkit.events(live.paths.freqtrade_log, "order_filled"),
             ROUND_TRIP_DEADLINE_S,
             live.paths,
         )
     live.stop()
-    secrets = {part: live.key[part] for part in CREDENTIAL_ENV}
+    secrets = {part: live.key[part] for part in botkit.CREDENTIAL_ENV}
     for part, value in secrets.items():
         assert len(value) >= 8, f"the twin's {part} is too short to search for"
 
@@ -565,13 +408,13 @@ def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
         path = live.paths.root / mode
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is not 0600"
 
-    shown = _bulkhead(live.spec, "logs", BOT, "--json", "--lines", "1000000")
-    assert shown.returncode == 0, _shown(shown)
+    shown = botkit.cli(live.spec, "logs", BOT, "--json", "--lines", "1000000")
+    assert shown.returncode == 0, botkit.shown(shown)
     lines = shown.stdout.splitlines()
     assert len(lines) > 10
     assert any(json.loads(line).get("event") == "order_filled" for line in lines)
-    rendered = _bulkhead(live.spec, "render", BOT, "--show")
-    assert rendered.returncode == 0, _shown(rendered)
+    rendered = botkit.cli(live.spec, "render", BOT, "--show")
+    assert rendered.returncode == 0, botkit.shown(rendered)
     assert '"exchange"' in rendered.stdout
     for output in (shown, rendered):
         for part, value in secrets.items():
@@ -586,21 +429,21 @@ def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[st
     """`bulkhead up` of a bot that must not start: its output, and its preflight event."""
     paths = _paths(spec)
     orders_before = len(rig.twin.state.orders)
-    master_before = _accounts(rig.twin.user_by_name("master").accounts)
+    master_before = botkit.balances(rig.twin.user_by_name("master").accounts)
     try:
-        up = _bulkhead(spec, "up", BOT)
+        up = botkit.cli(spec, "up", BOT)
         _poll("the refused supervisor to exit", lambda: not lease_holder(paths.lock), 30, paths)
     finally:
         leftovers = _bring_down(spec)
     assert leftovers == [], "`bulkhead down` left these running (now killed)"
 
-    assert up.returncode != 0, _shown(up)
-    assert f"{BOT}: refused" in up.stdout, _shown(up)
+    assert up.returncode != 0, botkit.shown(up)
+    assert f"{BOT}: refused" in up.stdout, botkit.shown(up)
     # The refusal, and why, outlive the supervisor that refused.
-    status = _status(paths)
+    status = botkit.status(paths)
     assert status["state"] == "refused", status
     assert status["reason"] == "preflight failed", status
-    events = _events(paths.log)
+    events = botkit.events(paths.log)
     names = [e.get("event") for e in events]
     assert "freqtrade_started" not in names, names
     assert "config_rendered" not in names, names
@@ -609,7 +452,7 @@ def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[st
     assert not paths.freqtrade_log.exists()
     # The exchange saw no order and no money moved.
     assert len(rig.twin.state.orders) == orders_before
-    assert _accounts(rig.twin.user_by_name("master").accounts) == master_before
+    assert botkit.balances(rig.twin.user_by_name("master").accounts) == master_before
     (preflight,) = [e for e in events if e.get("event") == "preflight"]
     assert preflight["passed"] is False
     return up, preflight
@@ -635,9 +478,9 @@ def test_live_start_is_refused_with_a_master_key(rig: Rig) -> None:
     # Refusing a master key must not leak it either.
     for path in (spec.parent / ".bulkhead").rglob("*"):
         if path.is_file():
-            for part in CREDENTIAL_ENV:
+            for part in botkit.CREDENTIAL_ENV:
                 assert master_key[part].encode() not in path.read_bytes(), f"{part} in {path}"
-    for part in CREDENTIAL_ENV:
+    for part in botkit.CREDENTIAL_ENV:
         assert master_key[part] not in up.stdout + up.stderr
 
 

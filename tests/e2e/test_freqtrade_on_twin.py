@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import botkit
 import pandas as pd
 import pytest
 import yaml
@@ -45,6 +46,7 @@ PAIR = "XRP/USDT"
 COMMAND_TIMEOUT_S = 120
 ROUND_TRIP_DEADLINE_S = 240
 STOP_DEADLINE_S = 30
+TAIL_LINES = 80
 
 
 @dataclass
@@ -92,21 +94,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             user_data=user_data,
             db_path=db_path,
             logs=logs,
-            master_accounts_before=_accounts(master.accounts),
+            master_accounts_before=botkit.balances(master.accounts),
         )
-
-
-def _accounts(accounts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        account: {cur: (b.balance, b.holds) for cur, b in per.items()}
-        for account, per in accounts.items()
-    }
-
-
-def _tail(path: Path, lines: int = 80) -> str:
-    if not path.exists():
-        return f"({path} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _freqtrade(rig: Rig, name: str, *args: str) -> str:
@@ -123,8 +112,9 @@ def _freqtrade(rig: Rig, name: str, *args: str) -> str:
         )
     if done.returncode != 0:
         pytest.fail(
-            f"freqtrade {args[0]} exited {done.returncode}\n--- stdout ---\n{_tail(out)}"
-            f"\n--- log ---\n{_tail(err)}"
+            f"freqtrade {args[0]} exited {done.returncode}"
+            f"\n--- stdout ---\n{botkit.tail(out, TAIL_LINES)}"
+            f"\n--- log ---\n{botkit.tail(err, TAIL_LINES)}"
         )
     return out.read_text()
 
@@ -181,16 +171,6 @@ def test_download_data(rig: Rig, timeframe: str, interval: str) -> None:
         assert close == pytest.approx(twin_close[int(date.timestamp())], rel=1e-8)
 
 
-def _closed_trades(db_path: Path) -> int:
-    if not db_path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as db:
-            return int(db.execute("SELECT count(*) FROM trades WHERE is_open = 0").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return 0
-
-
 def _stop(process: subprocess.Popen[bytes]) -> int:
     """SIGINT, as Ctrl-C would; then SIGTERM; then SIGKILL. The exit code."""
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -215,7 +195,7 @@ def test_live_round_trip(rig: Rig) -> None:
         )
     try:
         deadline = started + ROUND_TRIP_DEADLINE_S
-        while _closed_trades(rig.db_path) < 1:
+        while botkit.closed_trades(rig.db_path) < 1:
             assert process.poll() is None, f"freqtrade exited with {process.returncode}"
             assert time.monotonic() < deadline, "no closed trade before the deadline"
             time.sleep(0.5)
@@ -227,7 +207,7 @@ def test_live_round_trip(rig: Rig) -> None:
     except BaseException:
         if process.poll() is None:
             process.kill()
-        print(f"--- tail of {log} ---\n{_tail(log)}")
+        print(f"--- tail of {log} ---\n{botkit.tail(log, TAIL_LINES)}")
         raise
 
 
@@ -242,7 +222,7 @@ def _check_round_trip(rig: Rig) -> None:
     assert orders, "the twin saw no orders"
     assert {o.uid for o in orders.values()} == {bot.uid}
     assert {f.uid for f in fills} == {bot.uid}
-    assert _accounts(master.accounts) == rig.master_accounts_before
+    assert botkit.balances(master.accounts) == rig.master_accounts_before
 
     with sqlite3.connect(f"file:{rig.db_path}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
@@ -281,13 +261,7 @@ def _check_round_trip(rig: Rig) -> None:
         )
 
     # The sub-account's money adds up to its 100 USDT plus what the fills moved.
-    expected: dict[str, Decimal] = {"USDT": Decimal(100)}
-    for f in fills:
-        base, quote = f.symbol.split("-")
-        sign = 1 if f.side == "buy" else -1
-        expected[base] = expected.get(base, Decimal(0)) + sign * f.size
-        expected[quote] = expected.get(quote, Decimal(0)) - sign * f.funds
-        expected[f.fee_currency] = expected.get(f.fee_currency, Decimal(0)) - f.fee
+    expected = botkit.moved_by(fills, {"USDT": Decimal(100)})
     held = {cur: b.balance for cur, b in bot.accounts["trade"].items()}
     for currency, amount in expected.items():
         assert held.get(currency, Decimal(0)) == amount, currency

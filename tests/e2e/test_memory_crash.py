@@ -23,9 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import botkit
 import pytest
 import yaml
 
@@ -56,15 +54,11 @@ SCENARIO = ROOT / "examples" / "sim.yaml"
 SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
 BOT = "bot1"
 BOT_KEY = "bot1-trade"
-CREDENTIAL_ENV = {
-    "apiKey": "BOT1_KUCOIN_API_KEY",
-    "secret": "BOT1_KUCOIN_API_SECRET",
-    "passphrase": "BOT1_KUCOIN_API_PASSPHRASE",
-}
+#: also kept out of the commands' environment: the bot's memory connection is the spec's
+MEMORY_ENV = ("BULKHEAD_MEMORY_",)
 PROTECTIONS = ("stoploss_guard", "max_drawdown", "cooldown_period", "low_profit_pairs")
 RECONCILE_EVERY_S = 5
 
-COMMAND_TIMEOUT_S = 150  # `up` itself waits up to 120 s for the bot to run
 FIRST_TRADE_DEADLINE_S = 150
 TRADE_DEADLINE_S = 90  # one more round trip (entry, 10 s hold, exit) with margin
 RESTART_DEADLINE_S = 30
@@ -110,41 +104,7 @@ def _write_spec(directory: Path, rig: Rig) -> Path:
     bot["budget"] = {"amount": 50, "currency": "USDT"}
     bot["protections"] = {name: {"enabled": False} for name in PROTECTIONS}
     bot["memory"] = {"reconcile_every_s": RECONCILE_EVERY_S}
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = directory / "bulkhead.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    env = directory / ".env"
-    env.write_text("".join(f"{var}={rig.key[part]}\n" for part, var in CREDENTIAL_ENV.items()))
-    env.chmod(0o600)
-    return spec
-
-
-def _environment() -> dict[str, str]:
-    """Ours, minus what would override the spec's .env, and minus pytest's variables
-    (Freqtrade skips Bulkhead's JSON log config whenever PYTEST_VERSION is set)."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name not in CREDENTIAL_ENV.values()
-        and name != "BULKHEAD_SPEC"
-        and not name.startswith(("FREQTRADE__", "PYTEST_", "BULKHEAD_MEMORY_"))
-    } | {"COLUMNS": "200"}
-
-
-def _bulkhead(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bulkhead", *args, "--spec", str(spec)],
-        cwd=spec.parent,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
-
-
-def _shown(done: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+    return botkit.write_spec(directory, yaml.safe_dump(document, sort_keys=False), rig.key)
 
 
 def _paths(spec: Path) -> BotPaths:
@@ -155,12 +115,6 @@ def _redis(spec: Path) -> ManagedRedis:
     server = embedded(load_fleet(spec), Workspace.for_spec(spec))
     assert server is not None, "the spec must use the embedded Redis"
     return server
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return f"({path.name} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _diagnosis(spec: Path) -> str:
@@ -174,106 +128,32 @@ def _diagnosis(spec: Path) -> str:
         logs / "supervisor.out",
         _redis(spec).directory / "redis.log",
     ]
-    return "\n".join(f"--- tail of {path} ---\n{_tail(path)}" for path in files)
-
-
-def _events(path: Path, *names: str, since: float = 0.0) -> list[dict[str, Any]]:
-    """The JSON lines of a log (others skipped) named ``names``, logged at or after
-    ``since`` (a Unix time)."""
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or (names and entry.get("event") not in names):
-            continue
-        if since and _when(entry) < since - 0.002:  # the log keeps milliseconds
-            continue
-        found.append(entry)
-    return found
-
-
-def _when(entry: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(entry["time"])).timestamp()
-
-
-def _status(paths: BotPaths) -> dict[str, Any]:
-    try:
-        loaded: dict[str, Any] = json.loads(paths.status.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded
+    return "\n".join(f"--- tail of {path} ---\n{botkit.tail(path, 60)}" for path in files)
 
 
 def _poll(
     what: str, probe: Callable[[], Any], deadline_s: float, spec: Path, every: float = 0.25
 ) -> Any:
     """``probe()`` once it is truthy; a failure with the bot's logs at the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s:.0f} s\n{_diagnosis(spec)}")
-        time.sleep(every)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return fields[0] != "Z"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        pid = int(entry.name) if entry.name.isdigit() else os.getpid()
-        if pid != os.getpid() and text in _cmdline(pid) and _alive(pid):
-            found.append(pid)
-    return found
+    return botkit.poll(what, probe, deadline_s, lambda: _diagnosis(spec), every)
 
 
 def _redis_pid(server: ManagedRedis) -> int | None:
     """The pid of this deployment's redis-server, checked against its port (never a stranger)."""
     pid = server.pid()
-    if pid is None or not _alive(pid):
+    if pid is None or not botkit.alive(pid):
         return None
     try:
         port = json.loads((server.directory / "server.json").read_text())["port"]
     except (OSError, ValueError, KeyError):
         return None
-    command = _cmdline(pid)
+    command = botkit.cmdline(pid)
     return pid if "redis-server" in command and f":{port}" in command else None
 
 
 def _bring_down(spec: Path) -> None:
     """`bulkhead down` (bots and embedded Redis); SIGKILL exactly what survived it."""
-    paths = _paths(spec)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        _bulkhead(spec, "down")
-    for text in (str(paths.root), str(spec)):
-        for pid in _processes_mentioning(text):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+    botkit.bring_down(spec, str(_paths(spec).root), str(spec), drop=MEMORY_ENV)
     server = _redis(spec)
     with contextlib.suppress(Exception):
         server.stop()
@@ -309,21 +189,6 @@ def _diagnosed(spec: Path, rig: Rig) -> Iterator[None]:
 # -- Freqtrade's database -------------------------------------------------------------------
 
 
-def _rows(database: Path, query: str) -> list[sqlite3.Row]:
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as db:
-            db.row_factory = sqlite3.Row
-            return db.execute(query).fetchall()
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return []
-
-
-def _closed_trades(database: Path) -> int:
-    return len(_rows(database, "SELECT id FROM trades WHERE is_open = 0"))
-
-
 def _utc(text: str | None) -> float | None:
     if not text:
         return None
@@ -339,8 +204,8 @@ def _open_trade_with_filled_entry(database: Path, max_age_s: float) -> int | Non
     comes back unaware of the stop, which holds the whole position: every exit then fails
     with "Balance insufficient". The crash test kills Freqtrade outside that window.)
     """
-    trades = _rows(database, "SELECT id FROM trades WHERE is_open = 1")
-    orders = _rows(database, "SELECT * FROM orders")
+    trades = botkit.rows(database, "SELECT id FROM trades WHERE is_open = 1")
+    orders = botkit.rows(database, "SELECT * FROM orders")
     moves = [o for o in orders if o["ft_order_side"] in ("buy", "sell")]
     if len(trades) != 1 or any(o["ft_is_open"] for o in moves):
         return None
@@ -414,7 +279,7 @@ def _check_against_twin_and_database(rig: Rig, spec: Path, memory: Memory) -> No
     for fill in list(rig.twin.state.fills):
         if fill.uid == bot.uid:
             fills.setdefault(fill.order_id, []).append(fill)
-    db_orders = {r["order_id"]: r for r in _rows(database, "SELECT * FROM orders")}
+    db_orders = {r["order_id"]: r for r in botkit.rows(database, "SELECT * FROM orders")}
     db_filled = {i for i, r in db_orders.items() if (r["filled"] or 0) > 0}
     assert fills, "the twin filled nothing"
 
@@ -448,7 +313,7 @@ def _check_against_twin_and_database(rig: Rig, spec: Path, memory: Memory) -> No
         assert order.fee_quote == pytest.approx(float(fee), rel=REL), order_id
 
     # Every closed trade is in memory once, with Freqtrade's rates, fees and result.
-    closed = _rows(database, "SELECT * FROM trades WHERE is_open = 0")
+    closed = botkit.rows(database, "SELECT * FROM trades WHERE is_open = 0")
     trades = {t.trade_id: t for t in memory.trades}
     for row in closed:
         trade = trades.get(row["id"])
@@ -465,7 +330,7 @@ def _check_against_twin_and_database(rig: Rig, spec: Path, memory: Memory) -> No
     closed_ids = Counter(str(row["id"]) for row in closed)
     assert _announced(memory, "trade_closed", "trade_id") == closed_ids
     # Memory knows no trade Freqtrade does not (open ones included).
-    known = {r["id"] for r in _rows(database, "SELECT id FROM trades")}
+    known = {r["id"] for r in botkit.rows(database, "SELECT id FROM trades")}
     assert set(trades) <= known, sorted(set(trades) - known)
 
 
@@ -473,17 +338,17 @@ def _check_against_twin_and_database(rig: Rig, spec: Path, memory: Memory) -> No
 
 
 def _up(spec: Path) -> None:
-    up = _bulkhead(spec, "up", BOT)
-    assert up.returncode == 0, _shown(up) + _diagnosis(spec)
-    assert f"{BOT}: running" in up.stdout, _shown(up)
+    up = botkit.cli(spec, "up", BOT, drop=MEMORY_ENV)
+    assert up.returncode == 0, botkit.shown(up) + _diagnosis(spec)
+    assert f"{BOT}: running" in up.stdout, botkit.shown(up)
 
 
 def _down(spec: Path) -> None:
     """`bulkhead down` with no bot name: the bot stops, then the embedded Redis."""
-    down = _bulkhead(spec, "down")
-    assert down.returncode == 0, _shown(down)
-    assert f"{BOT}: stopped" in down.stdout, _shown(down)
-    assert "embedded redis: stopped" in down.stdout, _shown(down)
+    down = botkit.cli(spec, "down", drop=MEMORY_ENV)
+    assert down.returncode == 0, botkit.shown(down)
+    assert f"{BOT}: stopped" in down.stdout, botkit.shown(down)
+    assert "embedded redis: stopped" in down.stdout, botkit.shown(down)
     assert lease_holder(_paths(spec).lock) is None
     assert _redis_pid(_redis(spec)) is None, "redis-server survived `bulkhead down`"
 
@@ -509,15 +374,15 @@ def _kill_freqtrade_with_a_trade_open(spec: Path) -> None:
         spec,
         every=0.1,
     )
-    status = _status(paths)
+    status = botkit.status(paths)
     child = int(status["child_pid"])
-    assert str(paths.config) in _cmdline(child), f"{child} is not this bot's Freqtrade"
+    assert str(paths.config) in botkit.cmdline(child), f"{child} is not this bot's Freqtrade"
     os.kill(child, signal.SIGKILL)
     killed = time.monotonic()
     print(f"SIGKILLed Freqtrade {child} with trade {trade_id} open")
 
     def restarted() -> dict[str, Any] | None:
-        now = _status(paths)
+        now = botkit.status(paths)
         if now.get("state") == "running" and now.get("child_pid") not in (None, child):
             return now
         return None
@@ -525,7 +390,7 @@ def _kill_freqtrade_with_a_trade_open(spec: Path) -> None:
     now = _poll("Freqtrade restarted by its supervisor", restarted, RESTART_DEADLINE_S, spec)
     assert now["pid"] == status["pid"], "the supervisor itself must not have changed"
     print(f"Freqtrade restarted after {time.monotonic() - killed:.1f} s")
-    crashes = _events(paths.log, "freqtrade_crashed")
+    crashes = botkit.events(paths.log, "freqtrade_crashed")
     assert crashes, _diagnosis(spec)
     assert crashes[-1]["exit_code"] == -signal.SIGKILL, crashes
 
@@ -559,13 +424,13 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
         pid = _redis_pid(server)
         # Kill again only once the supervisor has said it restarted the server: its next
         # check is then ~5 s away, so the recorder meets a dead Redis for ~5 s.
-        healed = not kills or _events(paths.log, "memory_server_restarted", since=last_kill)
+        healed = not kills or botkit.events(paths.log, "memory_server_restarted", since=last_kill)
         if pid is not None and pid not in kills and healed and len(kills) < MAX_REDIS_KILLS:
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
             last_kill = time.time()
         time.sleep(0.05)
-        outage = _events(paths.freqtrade_log, "memory_outage", since=first_kill)
+        outage = botkit.events(paths.freqtrade_log, "memory_outage", since=first_kill)
     print(f"killed redis-server {len(kills)} time(s): {kills}; outage logged {outage[0]}")
 
     healed_by_supervisor = True
@@ -578,9 +443,9 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
             break
         time.sleep(0.1)
     if healed_by_supervisor:
-        restarts = _events(paths.log, "memory_server_restarted", since=first_kill)
+        restarts = botkit.events(paths.log, "memory_server_restarted", since=first_kill)
         assert restarts, "redis-server came back without the supervisor saying so"
-    return first_kill, _when(outage[0]), healed_by_supervisor
+    return first_kill, botkit.when(outage[0]), healed_by_supervisor
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -596,7 +461,7 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
             # a. trading: a first round trip
             _poll(
                 "a first closed trade",
-                lambda: _closed_trades(paths.database) >= 1,
+                lambda: botkit.closed_trades(paths.database) >= 1,
                 FIRST_TRADE_DEADLINE_S,
                 spec,
             )
@@ -604,20 +469,20 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
 
             # b. Freqtrade dies with a trade open; its supervisor brings it back
             _kill_freqtrade_with_a_trade_open(spec)
-            closed_at_crash = _closed_trades(paths.database)
+            closed_at_crash = botkit.closed_trades(paths.database)
             _poll(
                 "a trade closed after Freqtrade's restart",
-                lambda: _closed_trades(paths.database) > closed_at_crash,
+                lambda: botkit.closed_trades(paths.database) > closed_at_crash,
                 TRADE_DEADLINE_S,
                 spec,
             )
 
             # c. Redis dies while the bot trades; the supervisor heals it
             killed_at, outage_at, by_supervisor = _kill_redis_until_the_bot_notices(spec)
-            closed_at_outage = _closed_trades(paths.database)
+            closed_at_outage = botkit.closed_trades(paths.database)
             restored = _poll(
                 "the recorder back on Redis after the outage",
-                lambda: _events(
+                lambda: botkit.events(
                     paths.freqtrade_log, "memory_restored", "memory_reconciled", since=outage_at
                 ),
                 RESTORED_DEADLINE_S,
@@ -625,7 +490,7 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
             )
             print(
                 f"outage logged {outage_at - killed_at:.1f} s after the kill, "
-                f"{restored[0]['event']} {_when(restored[0]) - outage_at:.1f} s after that "
+                f"{restored[0]['event']} {botkit.when(restored[0]) - outage_at:.1f} s after that "
                 f"(healed by the supervisor: {by_supervisor})"
             )
 
@@ -633,7 +498,7 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
             target = max(3, closed_at_outage + 1)
             _poll(
                 f"{target} closed trades",
-                lambda: _closed_trades(paths.database) >= target,
+                lambda: botkit.closed_trades(paths.database) >= target,
                 2 * TRADE_DEADLINE_S,
                 spec,
             )
@@ -644,14 +509,14 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
             memory = _read_memory(spec)
             _check_memory_has_no_duplicates(memory)
             _check_against_twin_and_database(rig, spec, memory)
-            events = [e["event"] for e in _events(paths.freqtrade_log, since=killed_at)]
+            events = [e["event"] for e in botkit.events(paths.freqtrade_log, since=killed_at)]
             assert "memory_outage" in events, events
             assert {"memory_restored", "memory_reconciled"} & set(events), events
             first_outage = events.index("memory_outage")
             assert {"memory_restored", "memory_reconciled"} & set(events[first_outage:])
             print(
                 f"memory: {len(memory.orders)} orders, {len(memory.trades)} trades, "
-                f"{len(memory.events)} events; {_closed_trades(paths.database)} closed trades"
+                f"{len(memory.events)} events; {botkit.closed_trades(paths.database)} closed trades"
             )
     finally:
         _bring_down(spec)
@@ -665,7 +530,7 @@ def test_memory_written_in_one_run_is_there_in_the_next(rig: Rig) -> None:
             _up(spec)
             _poll(
                 "a first closed trade",
-                lambda: _closed_trades(paths.database) >= 1,
+                lambda: botkit.closed_trades(paths.database) >= 1,
                 FIRST_TRADE_DEADLINE_S,
                 spec,
             )
@@ -686,7 +551,7 @@ def test_memory_written_in_one_run_is_there_in_the_next(rig: Rig) -> None:
             _up(spec)
             _poll(
                 "the second run's first reconciliation",
-                lambda: _events(paths.freqtrade_log, "memory_reconciled", since=second_start),
+                lambda: botkit.events(paths.freqtrade_log, "memory_reconciled", since=second_start),
                 RECONCILED_DEADLINE_S,
                 spec,
             )

@@ -124,6 +124,9 @@ class ManagedRedis:
         descriptor = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"port": port, "password": password, "binary": self.binary}, handle)
+        # A killed server leaves its pid file behind: drop it, so the wait below judges
+        # the new server's liveness, not the dead one's.
+        (self.directory / "redis.pid").unlink(missing_ok=True)
         # daemonize: the server detaches from whoever started it (CLI or supervisor), so
         # it never lingers as a zombie child and outlives the process that started it.
         subprocess.run(  # noqa: S603 - a redis-server binary we chose
