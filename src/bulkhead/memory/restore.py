@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from bulkhead.memory import scripts
 from bulkhead.memory.export import (
     FORMAT_VERSION,
     KINDS,
@@ -170,11 +170,8 @@ def import_jsonl(
     parsed = _parse(path, header)
     counts = dict.fromkeys(KINDS, 0) | {"skipped_events": 0, "expired_insights": 0}
     client, keys = store.client, store.keys
-    scripts = resources.files("bulkhead.memory")
-    restore_records = client.register_script(
-        scripts.joinpath("lua/restore_records.lua").read_text()
-    )
-    restore_hash = client.register_script(scripts.joinpath("lua/restore_hash.lua").read_text())
+    restore_records = scripts.register(client, "restore_records")
+    restore_hash = scripts.register(client, "restore_hash")
     # per class: its data hash and index, and (id, index score, JSON) per record
     classes: list[tuple[str, str, str, list[tuple[str, int, str]]]] = [
         (

@@ -27,12 +27,12 @@ trades. The recorder calls it from its loop (hourly by default), with the bot's 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
 import redis
 
 from bulkhead.config.models import Retention
+from bulkhead.memory import scripts
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import DAY_MS, READ_CHUNK, MemoryStore
@@ -64,11 +64,6 @@ class PruneReport:
     @property
     def changed(self) -> bool:
         return any(self.as_dict().values())
-
-
-def _script(client: redis.Redis, name: str) -> Any:
-    text = resources.files("bulkhead.memory").joinpath(f"lua/{name}.lua").read_text()
-    return client.register_script(text)
 
 
 def _s(value: Any) -> str:
@@ -155,7 +150,7 @@ def _prune_events(client: redis.Redis, keys: BotKeys, minid_ms: int) -> int:
 def _prune_equity(
     client: redis.Redis, keys: BotKeys, retention: Retention, now: int
 ) -> tuple[int, int, int]:
-    downsample = _script(client, "downsample_equity")
+    downsample = scripts.register(client, "downsample_equity")
     fine_cutoff = now - int(retention.equity_fine_days * DAY_MS)
     coarse_cutoff = now - int(retention.equity_coarse_days * DAY_MS)
     width = retention.equity_coarse_every_s * 1000
@@ -174,7 +169,7 @@ def _prune_equity(
 
 
 def _prune_insights(client: redis.Redis, keys: BotKeys) -> int:
-    script = _script(client, "prune_insights")
+    script = scripts.register(client, "prune_insights")
     ids = [_s(member) for member in client.zrange(keys.insights, 0, -1)]
     removed = 0
     for start in range(0, len(ids), ID_BATCH):
@@ -205,7 +200,7 @@ def _prune_trades(client: redis.Redis, keys: BotKeys, cutoff: int) -> tuple[int,
     if not doomed:
         return 0, 0
     orders_of = _orders_by_trade(client, keys, set(doomed))
-    script = _script(client, "prune_trades")
+    script = scripts.register(client, "prune_trades")
     trades = orders = 0
     for start in range(0, len(doomed), ID_BATCH):
         chunk = doomed[start : start + ID_BATCH]

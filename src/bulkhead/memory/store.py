@@ -18,12 +18,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 
 import orjson
 import redis
 
+from bulkhead.memory import scripts
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord, from_json_many
 
@@ -46,10 +46,6 @@ class Recorded:
     closes_new: int = 0
 
 
-def _script(name: str) -> str:
-    return resources.files("bulkhead.memory").joinpath(f"lua/{name}.lua").read_text()
-
-
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -61,8 +57,8 @@ class MemoryStore:
         self.client = client
         self.keys = BotKeys(bot)
         self.events_days = events_days
-        self._record_order = client.register_script(_script("record_order"))
-        self._record_trade = client.register_script(_script("record_trade"))
+        self._record_order = scripts.register(client, "record_order")
+        self._record_trade = scripts.register(client, "record_trade")
 
     def _events_minid(self) -> int:
         return now_ms() - int(self.events_days * DAY_MS)
