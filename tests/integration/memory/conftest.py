@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.server import Connection, ManagedRedis, bundled_redis_server
 
@@ -114,3 +115,25 @@ def make_order() -> Callable[..., OrderRecord]:
         )
 
     return make
+
+
+def _bot_content(client: redis.Redis, bot: str) -> dict[str, object]:
+    """Every key of the bot with its whole content (hash fields, scores, stream ids)."""
+    content: dict[str, object] = {}
+    for key in sorted(client.scan_iter(match=BotKeys(bot).pattern)):
+        kind = client.type(key)
+        if kind == b"hash":
+            content[key.decode()] = client.hgetall(key)
+        elif kind == b"zset":
+            content[key.decode()] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"stream":
+            content[key.decode()] = client.xrange(key)
+        else:
+            content[key.decode()] = client.get(key)
+    return content
+
+
+@pytest.fixture
+def bot_content() -> Callable[[redis.Redis, str], dict[str, object]]:
+    """Dump one bot's memory, to prove what an operation changed or left alone."""
+    return _bot_content

@@ -28,23 +28,6 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
 
-def _content(client: redis.Redis, bot: str) -> dict[str, object]:
-    """Every key of the bot with its whole content (hash fields, scores, stream ids)."""
-    store = MemoryStore(client, bot)
-    content: dict[str, object] = {}
-    for key in sorted(client.scan_iter(match=store.keys.pattern)):
-        kind = client.type(key)
-        if kind == b"hash":
-            content[key.decode()] = client.hgetall(key)
-        elif kind == b"zset":
-            content[key.decode()] = client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"stream":
-            content[key.decode()] = client.xrange(key)
-        else:
-            content[key.decode()] = client.get(key)
-    return content
-
-
 def _remember(store: MemoryStore, make_trade, make_order) -> None:
     """A little of everything a bot keeps, including values that are easy to mangle."""
     now = now_ms()
@@ -72,6 +55,7 @@ def _ttls(client: redis.Redis, bot: str) -> dict[str, int]:
 
 
 def test_an_export_imported_into_a_fresh_server_restores_everything_exactly(
+    bot_content,
     client: redis.Redis,
     start_redis: Callable[[str], ManagedRedis],
     make_trade,
@@ -96,16 +80,16 @@ def test_an_export_imported_into_a_fresh_server_restores_everything_exactly(
     target = MemoryStore(fresh, "alpha")
     counts = import_jsonl(target, backup)
     assert counts == exported | {"meta": 2, "skipped_events": 0, "expired_insights": 0}
-    assert _content(fresh, "alpha") == _content(client, "alpha")
+    assert bot_content(fresh, "alpha") == bot_content(client, "alpha")
     assert target.trades() == source.trades()
     assert target.orders() == source.orders()
     for insight_id, ttl in _ttls(client, "alpha").items():
         assert abs(_ttls(fresh, "alpha")[insight_id] - ttl) < 5_000
 
-    before = _content(fresh, "alpha")
+    before = bot_content(fresh, "alpha")
     again = import_jsonl(target, backup)
     assert again == dict.fromkeys(exported, 0) | {"skipped_events": 17, "expired_insights": 0}
-    assert _content(fresh, "alpha") == before
+    assert bot_content(fresh, "alpha") == before
 
 
 def test_the_export_file_is_a_header_then_one_object_per_line(
@@ -124,7 +108,7 @@ def test_the_export_file_is_a_header_then_one_object_per_line(
 
 
 def test_import_refuses_another_bots_file_unless_told_which_bot_to_copy_it_into(
-    client: redis.Redis, make_trade, make_order, tmp_path: Path
+    bot_content, client: redis.Redis, make_trade, make_order, tmp_path: Path
 ):
     source = MemoryStore(client, "alpha")
     _remember(source, make_trade, make_order)
@@ -132,14 +116,14 @@ def test_import_refuses_another_bots_file_unless_told_which_bot_to_copy_it_into(
     beta = MemoryStore(client, "beta")
     with pytest.raises(ImportRefused, match=r"'alpha'.*--as beta"):
         import_jsonl(beta, tmp_path / "alpha.jsonl")
-    assert _content(client, "beta") == {}
+    assert bot_content(client, "beta") == {}
     counts = import_jsonl(beta, tmp_path / "alpha.jsonl", allow_other_bot=True)
     assert counts["trade"] == 7
     assert beta.trades() == source.trades()
 
 
 def test_a_malformed_export_is_refused_with_its_line_and_writes_nothing(
-    client: redis.Redis, make_trade, make_order, tmp_path: Path
+    bot_content, client: redis.Redis, make_trade, make_order, tmp_path: Path
 ):
     source = MemoryStore(client, "alpha")
     _remember(source, make_trade, make_order)
@@ -151,7 +135,7 @@ def test_a_malformed_export_is_refused_with_its_line_and_writes_nothing(
     beta = MemoryStore(client, "beta")
     with pytest.raises(ImportRefused, match=r"broken.jsonl:6: fields missing"):
         import_jsonl(beta, broken, allow_other_bot=True)
-    assert _content(client, "beta") == {}
+    assert bot_content(client, "beta") == {}
     lines = (tmp_path / "alpha.jsonl").read_text().splitlines()
     trade = json.loads(lines[1])
     assert trade["kind"] == "trade"
@@ -159,7 +143,7 @@ def test_a_malformed_export_is_refused_with_its_line_and_writes_nothing(
     broken.write_text("\n".join(lines) + "\n")
     with pytest.raises(ImportRefused, match=r"broken.jsonl:2: amount must be float"):
         import_jsonl(beta, broken, allow_other_bot=True)
-    assert _content(client, "beta") == {}
+    assert bot_content(client, "beta") == {}
     (tmp_path / "other.jsonl").write_text('{"kind": "header", "bot": "alpha", "version": 9}\n')
     with pytest.raises(ImportRefused, match="version 9"):
         import_jsonl(source, tmp_path / "other.jsonl")

@@ -14,20 +14,6 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
 
-def _snapshot(client: redis.Redis, store: MemoryStore) -> dict[str, object]:
-    """Every key of the bot with its whole content, to prove what a prune left alone."""
-    content: dict[str, object] = {}
-    for key in sorted(client.scan_iter(match=store.keys.pattern)):
-        kind = client.type(key)
-        if kind == b"hash":
-            content[key.decode()] = client.hgetall(key)
-        elif kind == b"zset":
-            content[key.decode()] = client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"stream":
-            content[key.decode()] = client.xrange(key)
-    return content
-
-
 def _some_of_everything(store: MemoryStore, make_trade, make_order, now: int) -> None:
     store.record_order(make_order("o-1", 1, now - HOUR_MS))
     store.record_trade(make_trade(1, now - HOUR_MS))
@@ -36,7 +22,7 @@ def _some_of_everything(store: MemoryStore, make_trade, make_order, now: int) ->
 
 
 def test_events_older_than_the_retention_are_trimmed_and_newer_ones_kept(
-    client: redis.Redis, make_trade, make_order
+    bot_content, client: redis.Redis, make_trade, make_order
 ):
     store = MemoryStore(client, "alpha")
     now = now_ms()
@@ -45,10 +31,10 @@ def test_events_older_than_the_retention_are_trimmed_and_newer_ones_kept(
     for at in old + recent:
         client.xadd(store.keys.events, {"event": "decision", "data": "{}"}, id=f"{at}-0")
     _some_of_everything(store, make_trade, make_order, now)
-    others = _snapshot(client, store)
+    others = bot_content(client, store.keys.bot)
     others.pop(store.keys.events)
     report = prune(store, Retention(events_days=90), now_ms=now)
-    after = _snapshot(client, store)
+    after = bot_content(client, store.keys.bot)
     assert after.pop(store.keys.events)
     assert after == others
     ids = [entry_id.decode() for entry_id, _ in client.xrange(store.keys.events)]
@@ -126,7 +112,7 @@ def test_expired_insights_leave_the_index_and_live_ones_stay(client: redis.Redis
 
 
 def test_trades_are_never_removed_by_default_however_old(
-    client: redis.Redis, make_trade, make_order
+    bot_content, client: redis.Redis, make_trade, make_order
 ):
     store = MemoryStore(client, "alpha")
     now = now_ms()
@@ -135,10 +121,10 @@ def test_trades_are_never_removed_by_default_however_old(
     store.record_order(make_order("s-1", 1, ancient + HOUR_MS, side="sell"))
     store.record_trade(make_trade(1, ancient, close_ms=ancient + HOUR_MS))
     store.record_trade(make_trade(2, ancient))
-    before = _snapshot(client, store)
+    before = bot_content(client, store.keys.bot)
     report = prune(store, Retention(events_days=99_999), now_ms=now)
     assert report == PruneReport()
-    assert _snapshot(client, store) == before
+    assert bot_content(client, store.keys.bot) == before
 
 
 def test_old_closed_trades_go_with_their_orders_only_when_asked(

@@ -10,7 +10,7 @@ import pytest
 from bulkhead.sim import matching
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.errors import KucoinError
-from bulkhead.sim.models import ExchangeState, User
+from bulkhead.sim.models import ExchangeState, Order, User
 from bulkhead.sim.scenario import ScenarioSymbol, symbol_spec
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ohlcv"
@@ -52,6 +52,23 @@ def bot(twin: Twin) -> User:
 def usdt(user: User) -> tuple[Decimal, Decimal]:
     balance = user.balance(user.trade_account, "USDT")
     return balance.balance, balance.holds
+
+
+def place_stop_loss_the_market_will_reach(
+    twin: Twin, bot: User, clock: FakeClock
+) -> tuple[Order, Decimal]:
+    """A market stop-loss selling 50 XRP just above the low of the next six hours."""
+    low, _ = twin.source("XRP-USDT").extremes(clock.now, clock.now + 6 * HOUR_MS)
+    stop = (Decimal(repr(low)) * Decimal("1.001")).quantize(Decimal("0.00001"))
+    body = {
+        "symbol": "XRP-USDT",
+        "side": "sell",
+        "type": "market",
+        "size": "50",
+        "stop": "loss",
+        "stopPrice": str(stop),
+    }
+    return matching.place_order(twin, bot, body, hf=False), stop
 
 
 def test_market_buy_pays_ask_plus_taker_fee_and_credits_the_base(twin: Twin, bot: User):
@@ -108,22 +125,7 @@ def test_stop_loss_sell_triggers_when_the_price_falls_through_it(
     twin: Twin, bot: User, clock: FakeClock
 ):
     bot.balance("trade", "XRP").balance = Decimal(50)
-    source = twin.source("XRP-USDT")
-    low, _ = source.extremes(clock.now, clock.now + 6 * HOUR_MS)
-    stop = (Decimal(repr(low)) * Decimal("1.001")).quantize(Decimal("0.00001"))
-    order = matching.place_order(
-        twin,
-        bot,
-        {
-            "symbol": "XRP-USDT",
-            "side": "sell",
-            "type": "market",
-            "size": "50",
-            "stop": "loss",
-            "stopPrice": str(stop),
-        },
-        hf=False,
-    )
+    order, stop = place_stop_loss_the_market_will_reach(twin, bot, clock)
     assert order.is_active
     assert not order.stop_triggered
     assert bot.balance("trade", "XRP").holds == 0  # KuCoin freezes nothing before a trigger
@@ -268,21 +270,7 @@ def test_a_triggered_stop_whose_funds_are_gone_is_cancelled_without_a_fill(
     twin: Twin, bot: User, clock: FakeClock
 ):
     bot.balance("trade", "XRP").balance = Decimal(50)
-    low, _ = twin.source("XRP-USDT").extremes(clock.now, clock.now + 6 * HOUR_MS)
-    stop = (Decimal(repr(low)) * Decimal("1.001")).quantize(Decimal("0.00001"))
-    order = matching.place_order(
-        twin,
-        bot,
-        {
-            "symbol": "XRP-USDT",
-            "side": "sell",
-            "type": "market",
-            "size": "50",
-            "stop": "loss",
-            "stopPrice": str(stop),
-        },
-        hf=False,
-    )
+    order, _ = place_stop_loss_the_market_will_reach(twin, bot, clock)
     # The position is sold another way before the stop triggers.
     matching.place_order(
         twin, bot, {"symbol": "XRP-USDT", "side": "sell", "type": "market", "size": "50"}, hf=False
