@@ -107,7 +107,14 @@ class TwinApp:
                 break
         raw_query = scope.get("query_string", b"").decode("latin-1")
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only the headers the twin reads (KC-API-* and the admin token) are decoded:
+        # a client library sends a dozen more on every request. ASGI servers lowercase
+        # header names.
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name.startswith(b"kc-") or name == b"authorization"
+        }
         client = scope.get("client") or ("", 0)
         return Request(
             method=scope["method"],

@@ -52,6 +52,8 @@ class Twin:
         self.base_dir = Path(state.base_dir) if state.base_dir else None
         self._wall_clock = wall_clock
         self._sources: dict[str, PriceSource] = {}
+        #: the latest quote per symbol, with its market millisecond (see ``quote``)
+        self._quotes: dict[str, tuple[int, tuple[Decimal, Decimal, Decimal]]] = {}
         self._client_oids: dict[tuple[str, str], str] = {
             (order.uid, order.client_oid): order.id
             for order in state.orders.values()
@@ -203,6 +205,7 @@ class Twin:
         source = build_price_source(spec.source, self.state.anchor_ms, self.base_dir)
         self.state.symbols[spec.symbol] = spec
         self._sources[spec.symbol] = source
+        self._quotes.pop(spec.symbol, None)
 
     def symbol(self, symbol: str) -> SymbolSpec:
         spec = self.state.symbols.get(symbol)
@@ -219,10 +222,21 @@ class Twin:
         return source
 
     def quote(self, symbol: str, at_ms: int | None = None) -> tuple[Decimal, Decimal, Decimal]:
-        """(bid, ask, last) around the price path, on the symbol's price grid."""
+        """(bid, ask, last) around the price path, on the symbol's price grid.
+
+        The quote is a pure function of the symbol and the millisecond, and a busy twin
+        asks for the same one many times per millisecond (an order's hold and its fill,
+        every bot polling the ticker), so the latest one per symbol is kept.
+        """
+        t_ms = self.now_ms() if at_ms is None else at_ms
+        cached = self._quotes.get(symbol)
+        if cached is not None and cached[0] == t_ms:
+            return cached[1]
         spec = self.symbol(symbol)
-        mid = Decimal(repr(self.source(symbol).price_at(self.now_ms() if at_ms is None else at_ms)))
-        return self.quote_around(spec, mid)
+        mid = Decimal(repr(self.source(symbol).price_at(t_ms)))
+        quote = self.quote_around(spec, mid)
+        self._quotes[symbol] = (t_ms, quote)
+        return quote
 
     @staticmethod
     def quote_around(spec: SymbolSpec, mid: Decimal) -> tuple[Decimal, Decimal, Decimal]:

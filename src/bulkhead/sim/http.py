@@ -101,7 +101,21 @@ class Router:
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
-    return dict(parse_qsl(raw_query, keep_blank_values=True))
+    """The query as a dict (the last of repeated names wins, blank values kept).
+
+    Bots send plain queries (``type=trade``, ``symbol=XRP-USDT``) on every poll, so those
+    are split directly; anything percent- or plus-encoded goes through ``parse_qsl``.
+    """
+    if not raw_query:
+        return {}
+    if "%" in raw_query or "+" in raw_query:
+        return dict(parse_qsl(raw_query, keep_blank_values=True))
+    query = {}
+    for part in raw_query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            query[name] = value
+    return query
 
 
 def success_body(data: Any) -> bytes:

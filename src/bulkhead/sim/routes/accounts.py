@@ -6,6 +6,7 @@ isolation tests read it to prove that a trade-only key never moved a cent.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +19,14 @@ from bulkhead.sim.shapes import num
 
 
 def _account_id(user: User, account_type: str, currency: str) -> str:
+    return _account_id_of(user.uid, account_type, currency)
+
+
+@functools.lru_cache(maxsize=65536)
+def _account_id_of(uid: str, account_type: str, currency: str) -> str:
+    """Stable per (user, account, currency), and every balance poll renders it: cached."""
     kind = ACCOUNT_TYPES.index(account_type)
-    return f"{int(user.uid):08x}{kind:04x}{currency.encode().hex()[:12]:0>12}"
+    return f"{int(uid):08x}{kind:04x}{currency.encode().hex()[:12]:0>12}"
 
 
 def _balance_rows(
