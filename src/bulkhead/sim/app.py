@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkhead.sim import errors, matching
-from bulkhead.sim.auth import authenticate
+from bulkhead.sim.auth import REQUIRED_HEADERS, authenticate
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.http import Request, Route, Router, error_body, parse_query, success_body
 from bulkhead.sim.models import FaultSpec
@@ -33,6 +33,10 @@ DEFAULT_QUOTA = 4000
 MATCH_INTERVAL_S = 0.25
 AUTOSAVE_INTERVAL_S = 2.0
 Scope = dict[str, Any]
+#: the request headers the twin reads: KuCoin's signature headers and the admin token
+_READ_HEADERS = tuple(
+    (name, name.encode()) for name in (*REQUIRED_HEADERS, "kc-api-key-version", "authorization")
+)
 
 
 @dataclass
@@ -41,7 +45,7 @@ class _Window:
     used: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     status: int
     body: bytes
@@ -107,13 +111,13 @@ class TwinApp:
                 break
         raw_query = scope.get("query_string", b"").decode("latin-1")
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        # Only the headers the twin reads (KC-API-* and the admin token) are decoded:
-        # a client library sends a dozen more on every request. ASGI servers lowercase
-        # header names.
+        # Only the headers the twin reads are decoded: a client library sends a dozen
+        # more on every request. ASGI servers lowercase header names.
+        raw_headers = dict(scope["headers"])
         headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name.startswith(b"kc-") or name == b"authorization"
+            name: raw_headers[raw_name].decode("latin-1")
+            for name, raw_name in _READ_HEADERS
+            if raw_name in raw_headers
         }
         client = scope.get("client") or ("", 0)
         return Request(
@@ -178,7 +182,7 @@ class TwinApp:
         if route.kind == "admin":
             return self._admin(route, request)
         drop_for_s = None
-        for fault in self._faults_for(request.path):
+        for fault in self._faults_for(request.path) if self.twin.state.faults else ():
             if fault.kind == "latency":
                 await asyncio.sleep(fault.latency_ms / 1000)
             elif fault.kind == "error500":
@@ -199,9 +203,7 @@ class TwinApp:
         except Exception:
             logger.exception("unexpected error in %s %s", request.method, request.path)
             return self._error(errors.internal_error())
-        response = Response(200, body, headers)
-        response.drop_for_s = drop_for_s
-        return response
+        return Response(200, body, headers, drop_for_s)
 
     def _faults_for(self, path: str) -> list[FaultSpec]:
         if not self.twin.state.faults:
@@ -223,6 +225,7 @@ class TwinApp:
         twin = self.twin
         movement_kind = MOVEMENT_PATHS.get(route.pattern)
         given_key = request.headers.get("kc-api-key", "")
+        now_ms = twin.wall_ms()
         try:
             key = authenticate(
                 request.headers,
@@ -230,7 +233,7 @@ class TwinApp:
                 request.method,
                 request.path_and_query,
                 request.body_text,
-                twin.wall_ms(),
+                now_ms,
                 request.client_ip,
             )
             user = twin.user_of(key)
@@ -254,10 +257,9 @@ class TwinApp:
                     api_key=given_key,
                 )
             raise
-        return self._spend_quota(key.api_key, route.weight)
+        return self._spend_quota(key.api_key, route.weight, now_ms)
 
-    def _spend_quota(self, api_key: str, weight: int) -> list[tuple[bytes, bytes]]:
-        now = self.twin.wall_ms()
+    def _spend_quota(self, api_key: str, weight: int, now: int) -> list[tuple[bytes, bytes]]:
         quota = self.twin.state.rate_limit_quota
         window = self._windows.get(api_key)
         if window is None or now - window.started_ms >= RATE_WINDOW_MS:
@@ -272,9 +274,9 @@ class TwinApp:
     @staticmethod
     def _limit_headers(limit: int, reset_ms: int, remaining: int = 0) -> list[tuple[bytes, bytes]]:
         return [
-            (b"gw-ratelimit-limit", str(limit).encode()),
-            (b"gw-ratelimit-remaining", str(remaining).encode()),
-            (b"gw-ratelimit-reset", str(reset_ms).encode()),
+            (b"gw-ratelimit-limit", b"%d" % limit),
+            (b"gw-ratelimit-remaining", b"%d" % remaining),
+            (b"gw-ratelimit-reset", b"%d" % reset_ms),
         ]
 
     def _admin(self, route: Route, request: Request) -> Response:

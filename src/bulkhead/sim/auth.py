@@ -8,12 +8,13 @@ host) gets its own code.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping
+from typing import NoReturn
 
 from bulkhead.sim import errors
 from bulkhead.sim.models import ApiKey
@@ -26,13 +27,13 @@ REQUIRED_HEADERS = ("kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-pas
 def sign(secret: str, prehash: str) -> str:
     """base64(HMAC-SHA256(secret, prehash)): KuCoin's signature and v2/v3 passphrase."""
     digest = hmac.digest(secret.encode(), prehash.encode(), hashlib.sha256)
-    return base64.b64encode(digest).decode()
+    return binascii.b2a_base64(digest, newline=False).decode()
 
 
 @functools.lru_cache(maxsize=4096)
-def _hashed_passphrase(secret: str, passphrase: str) -> str:
+def _hashed_passphrase(secret: str, passphrase: str) -> bytes:
     """v2/v3 passphrases are fixed per key: hash once, not on every request."""
-    return sign(secret, passphrase)
+    return sign(secret, passphrase).encode()
 
 
 def prehash(timestamp: str, method: str, path_and_query: str, body: str) -> str:
@@ -59,6 +60,14 @@ def ip_allowed(key: ApiKey, client_ip: str) -> bool:
     return False
 
 
+def _raise_missing(headers: Mapping[str, str]) -> NoReturn:
+    """KuCoin names the first missing header, in its own order."""
+    for name in REQUIRED_HEADERS:
+        if not headers.get(name):
+            raise errors.missing_header(name.upper())
+    raise errors.missing_header(REQUIRED_HEADERS[0].upper())  # pragma: no cover
+
+
 def authenticate(
     headers: Mapping[str, str],
     keys: Mapping[str, ApiKey],
@@ -68,14 +77,20 @@ def authenticate(
     now_ms: int,
     client_ip: str,
 ) -> ApiKey:
-    """Return the key that signed this request, or raise the KuCoin error for what is wrong."""
-    for name in REQUIRED_HEADERS:
-        if not headers.get(name):
-            raise errors.missing_header(name.upper())
-    key = keys.get(headers["kc-api-key"])
+    """Return the key that signed this request, or raise the KuCoin error for what is wrong.
+
+    Every private request of every bot comes through here, so the common case (all
+    headers present, signature right) takes the straight path; values are compared as
+    bytes, which also keeps a non-ASCII header from turning into a server error.
+    """
+    get = headers.get
+    api_key, signature = get("kc-api-key"), get("kc-api-sign")
+    timestamp, passphrase = get("kc-api-timestamp"), get("kc-api-passphrase")
+    if not api_key or not signature or not timestamp or not passphrase:
+        _raise_missing(headers)
+    key = keys.get(api_key)
     if key is None:
         raise errors.unknown_key()
-    timestamp = headers["kc-api-timestamp"]
     try:
         skew = abs(int(timestamp) - now_ms)
     except ValueError:
@@ -84,15 +99,22 @@ def authenticate(
         raise errors.invalid_timestamp()
     # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
     # secret, so a wrong secret would otherwise surface as a wrong passphrase.
-    wanted_sign = sign(key.secret, prehash(timestamp, method, path_and_query, body))
-    if not hmac.compare_digest(headers["kc-api-sign"], wanted_sign):
+    digest = hmac.digest(
+        key.secret.encode(),
+        prehash(timestamp, method, path_and_query, body).encode(),
+        hashlib.sha256,
+    )
+    if not hmac.compare_digest(
+        signature.encode("latin-1"), binascii.b2a_base64(digest, newline=False)
+    ):
         raise errors.bad_signature()
-    version = headers.get("kc-api-key-version", "1")
     # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
-    given_passphrase = headers["kc-api-passphrase"]
-    wanted = key.passphrase if version == "1" else _hashed_passphrase(key.secret, key.passphrase)
-    if not hmac.compare_digest(given_passphrase, wanted):
+    if get("kc-api-key-version", "1") == "1":
+        wanted = key.passphrase.encode()
+    else:
+        wanted = _hashed_passphrase(key.secret, key.passphrase)
+    if not hmac.compare_digest(passphrase.encode("latin-1"), wanted):
         raise errors.wrong_passphrase()
-    if not ip_allowed(key, client_ip):
+    if key.ip_whitelist and not ip_allowed(key, client_ip):
         raise errors.ip_refused(client_ip)
     return key

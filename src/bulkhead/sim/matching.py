@@ -20,11 +20,12 @@ from bulkhead.sim.models import Fill, Order, SymbolSpec, User
 
 #: A market stop-buy by size holds this much above its stop price, since it fills later.
 STOP_BUY_HOLD_BUFFER = Decimal("1.05")
+_ZERO = Decimal(0)
 
 
 def _decimal(value: Any, field: str) -> Decimal:
     try:
-        parsed = Decimal(str(value))
+        parsed = Decimal(value if type(value) is str else str(value))
     except (InvalidOperation, ValueError):
         raise errors.bad_parameter(f"{field} is not a number") from None
     if not parsed.is_finite() or parsed <= 0:
@@ -81,7 +82,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     if tif not in ("GTC", "GTT", "IOC", "FOK"):
         raise errors.bad_parameter("timeInForce must be GTC, GTT, IOC or FOK")
     stop = str(body.get("stop") or "")
-    stop_price = Decimal(0)
+    stop_price = _ZERO
     if body.get("stopPrice") not in (None, ""):
         stop_price = _decimal(body["stopPrice"], "stopPrice")
         _check_price(spec, stop_price)
@@ -94,7 +95,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     if stop and stop_price == 0:
         raise errors.bad_parameter("stopPrice is required for a stop order")
 
-    price = size = funds = Decimal(0)
+    price = size = funds = _ZERO
     if order_type == "limit":
         price = _decimal(body.get("price"), "price")
         size = _decimal(body.get("size"), "size")
@@ -142,7 +143,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     if not stop:
         # As on KuCoin, a stop order freezes nothing until it triggers.
         _hold_funds(twin, user, spec, order)
-    order.id = twin.next_id()
+    order.id = twin.next_id(now)
     twin.state.orders[order.id] = order
     twin.remember_client_oid(user.uid, client_oid, order.id)
     if stop:
@@ -175,17 +176,21 @@ def _hold_funds(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
 
 
 def _release_hold(user: User, order: Order) -> None:
-    if order.hold_amount:
+    held = order.hold_amount
+    if held:
         balance = user.balance(user.trade_account, order.hold_currency)
-        balance.holds -= min(order.hold_amount, balance.holds)
-        order.hold_amount = Decimal(0)
+        holds = balance.holds
+        balance.holds = holds - held if held < holds else _ZERO
+        order.hold_amount = _ZERO
 
 
-def _close(twin: Twin, user: User, order: Order, *, cancelled: bool) -> None:
+def _close(
+    twin: Twin, user: User, order: Order, *, cancelled: bool, now: int | None = None
+) -> None:
     _release_hold(user, order)
     order.is_active = False
     order.cancel_exist = cancelled
-    order.updated_at = twin.now_ms()
+    order.updated_at = twin.now_ms() if now is None else now
     twin.deactivate(order.id, user.uid)
 
 
@@ -250,9 +255,9 @@ def _fill(
     now = twin.now_ms()
     twin.state.fills.append(
         Fill(
-            trade_id=twin.next_id(),
+            trade_id=twin.next_id(now),
             order_id=order.id,
-            counter_order_id=twin.next_id(),
+            counter_order_id=twin.next_id(now),
             uid=user.uid,
             symbol=order.symbol,
             side=order.side,
@@ -272,7 +277,7 @@ def _fill(
     order.deal_size += size
     order.deal_funds += funds
     order.fee += fee
-    _close(twin, user, order, cancelled=False)
+    _close(twin, user, order, cancelled=False, now=now)
 
 
 def cancel_order(twin: Twin, user: User, order: Order) -> None:
@@ -289,6 +294,8 @@ def advance(twin: Twin, uid: str | None = None) -> None:
     With ``uid``, only that user's orders: a private request needs its caller's book
     current, while everyone else's is kept current by the twin's background timer.
     """
+    if uid is not None and not twin.active_orders.get(uid):
+        return  # the common case on every private request: nothing working
     order_ids = twin.active_order_ids(uid)
     if not order_ids:
         return

@@ -177,6 +177,17 @@ def test_a_signature_over_another_body_is_400005() -> None:
     assert code_of(headers_for(key), key, body='{"currency":"ETH"}') == "400005"
 
 
+def test_a_non_ascii_signature_is_400005_not_a_server_error() -> None:
+    # Headers arrive decoded as latin-1; a str comparison of non-ASCII text would raise.
+    key = make_key()
+    assert code_of({**headers_for(key), "kc-api-sign": "sign\u00e9"}, key) == "400005"
+
+
+def test_a_non_ascii_passphrase_is_400004_not_a_server_error() -> None:
+    key = make_key()
+    assert code_of({**headers_for(key), "kc-api-passphrase": "pass\u00e9"}, key) == "400004"
+
+
 def test_an_ip_outside_the_whitelist_is_400006_naming_the_ip() -> None:
     key = make_key(whitelist=("10.1.2.3",))
     with pytest.raises(errors.KucoinError) as caught:
