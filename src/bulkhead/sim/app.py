@@ -96,7 +96,7 @@ class TwinApp:
             return
         headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(response.body)).encode()),
+            (b"content-length", b"%d" % len(response.body)),
             *response.headers,
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -196,7 +196,8 @@ class TwinApp:
             headers: list[tuple[bytes, bytes]] = []
             if route.kind == "private":
                 headers = self._authorize(route, request, call)
-                matching.advance(self.twin, call.me.uid)
+                if self.twin.active_orders.get(call.me.uid):
+                    matching.advance(self.twin, call.me.uid)
             body = success_body(route.handler(call))
         except errors.KucoinError as error:
             return self._error(error)
@@ -223,8 +224,6 @@ class TwinApp:
 
     def _authorize(self, route: Route, request: Request, call: Call) -> list[tuple[bytes, bytes]]:
         twin = self.twin
-        movement_kind = MOVEMENT_PATHS.get(route.pattern)
-        given_key = request.headers.get("kc-api-key", "")
         now_ms = twin.wall_ms()
         try:
             key = authenticate(
@@ -243,6 +242,8 @@ class TwinApp:
             if route.permission and route.permission not in key.permissions:
                 raise errors.no_permission()
         except errors.KucoinError as error:
+            given_key = request.headers.get("kc-api-key", "")
+            movement_kind = MOVEMENT_PATHS.get(route.pattern)
             twin.record_auth_refusal(
                 request.method, request.path, given_key, error.code, request.client_ip
             )

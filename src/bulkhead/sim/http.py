@@ -71,15 +71,21 @@ class Route:
 
 
 class Router:
-    """Exact paths in a dict, parameterised ones as compiled patterns tried in order."""
+    """Exact paths in a dict; paths whose only parameter is the last segment (an order
+    id, a symbol) in a dict by their prefix; any other pattern as a compiled regex."""
 
     def __init__(self) -> None:
         self._exact: dict[tuple[str, str], Route] = {}
+        self._by_prefix: dict[tuple[str, str], tuple[Route, str]] = {}
         self._patterns: list[tuple[str, re.Pattern[str], Route]] = []
 
     def add(self, route: Route) -> None:
         if "{" not in route.pattern:
             self._exact[(route.method, route.pattern)] = route
+            return
+        prefix, _, last = route.pattern.rpartition("/")
+        if "{" not in prefix and re.fullmatch(r"\{\w+\}", last):
+            self._by_prefix[(route.method, prefix)] = (route, last[1:-1])
             return
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.pattern)
         self._patterns.append((route.method, re.compile(f"^{regex}$"), route))
@@ -88,6 +94,11 @@ class Router:
         route = self._exact.get((method, path))
         if route is not None:
             return route, {}
+        prefix, _, last = path.rpartition("/")
+        if last:
+            found = self._by_prefix.get((method, prefix))
+            if found is not None:
+                return found[0], {found[1]: last}
         for route_method, regex, candidate in self._patterns:
             if route_method != method:
                 continue
@@ -97,7 +108,11 @@ class Router:
         return None
 
     def routes(self) -> list[Route]:
-        return [*self._exact.values(), *(route for _, _, route in self._patterns)]
+        return [
+            *self._exact.values(),
+            *(route for route, _ in self._by_prefix.values()),
+            *(route for _, _, route in self._patterns),
+        ]
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
