@@ -96,9 +96,9 @@ class Router:
             return route, {}
         prefix, _, last = path.rpartition("/")
         if last:
-            found = self._by_prefix.get((method, prefix))
-            if found is not None:
-                return found[0], {found[1]: last}
+            by_prefix = self._by_prefix.get((method, prefix))
+            if by_prefix is not None:
+                return by_prefix[0], {by_prefix[1]: last}
         for route_method, regex, candidate in self._patterns:
             if route_method != method:
                 continue
