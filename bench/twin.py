@@ -48,6 +48,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ MAX_REQUESTS_PER_PHASE = 1_000_000
 MAX_ORDERS = 60_000
 #: Upper bound of --open-orders (placing them costs the twin O(n^2) today).
 MAX_OPEN_ORDERS = 1000
+#: Shortest slice of one phase in one round.
+MIN_SLICE_S = 0.25
 STARTUP_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 #: Headers a client library sends besides KuCoin's own (the server parses them all).
@@ -669,16 +672,42 @@ class Plan:
     quick: bool
     concurrency: int
     duration_s: float
+    rounds: int
     warmup_s: float
     client: str
     open_orders: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class PhaseResult:
-    stats: dict[str, Stats]
-    elapsed_s: float
-    cpu: dict[str, float | None]
+    """One phase pooled over all rounds: its requests, time and CPU, and each round's rate."""
+
+    stats: dict[str, Stats] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    #: CPU seconds per role (server, load generator, other), summed over the rounds
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    round_rps: list[float] = field(default_factory=list)
+
+    def add(
+        self, stats: dict[str, Stats], elapsed_s: float, cores: dict[str, float | None]
+    ) -> None:
+        for name, one in stats.items():
+            self.stats.setdefault(name, Stats()).merge(one)
+        self.elapsed_s += elapsed_s
+        for role, used in cores.items():
+            if used is not None:
+                self.cpu_s[role] = self.cpu_s.get(role, 0.0) + used * elapsed_s
+        self.round_rps.append(_combine(stats).summary(elapsed_s)["rps"])
+
+    @property
+    def cpu(self) -> dict[str, float | None]:
+        """Cores used on average, as ``CpuMeter`` reports them for one stretch."""
+        elapsed = max(self.elapsed_s, 1e-9)
+        roles = ("server_cpu", "loadgen_cpu", "other_cpu")
+        return {
+            role: _round(self.cpu_s[role] / elapsed) if role in self.cpu_s else None
+            for role in roles
+        }
 
 
 async def _open_clients(
@@ -702,6 +731,13 @@ async def _open_clients(
 
 
 async def measure(plan: Plan, server: Server) -> Phases:
+    """Warm each phase up, then run them in turn, ``plan.rounds`` times.
+
+    Interleaving is what makes the ratio trustworthy on a shared machine: a noisy
+    neighbour or a frequency change slows whichever phase is running, so phases run
+    back to back in short slices, each round visiting all of them, and each phase's
+    rate is pooled over its slices.
+    """
     credentials = Credentials.from_file(server.credentials_path, KEY_NAME)
     signed = SignedLoop(credentials, MAX_ORDERS)
     phases: list[tuple[str, Callable[[], Step]]] = [
@@ -710,26 +746,35 @@ async def measure(plan: Plan, server: Server) -> Phases:
         ("signed", signed.make),
     ]
     meter = CpuMeter(server.process.pid)
-    results: Phases = {}
+    results: Phases = {name: PhaseResult() for name, _ in phases}
+    slice_s = plan.duration_s / plan.rounds
     async with contextlib.AsyncExitStack() as stack:
         clients = await _open_clients(plan, server, stack)
+        if plan.open_orders:
+            log(f"placing {plan.open_orders} resting orders first")
+            await place_resting(clients, credentials, plan.open_orders)
         for name, make_step in phases:
-            if name == "signed" and plan.open_orders:
-                log(f"signed: placing {plan.open_orders} resting orders first")
-                await place_resting(clients, credentials, plan.open_orders)
             log(f"{name}: warm-up {plan.warmup_s:g} s")
             await run_phase(clients, make_step, plan.warmup_s)
-            log(f"{name}: measuring {plan.duration_s:g} s with {plan.concurrency} workers")
-            meter.start()
-            stats, elapsed = await run_phase(clients, make_step, plan.duration_s)
-            results[name] = PhaseResult(stats, elapsed, meter.stop())
-            total = _combine(stats).summary(elapsed)
-            log(
-                f"{name}: {total['rps']} rps, p50 {total['p50_ms']} ms, "
-                f"p99 {total['p99_ms']} ms, {total['errors']} errors, cpu {results[name].cpu}"
-            )
-            if server.process.poll() is not None:
-                raise RuntimeError(f"the twin died during the run:\n{server.tail()}")
+        log(
+            f"measuring {plan.rounds} rounds of {slice_s:g} s per phase "
+            f"with {plan.concurrency} workers"
+        )
+        for number in range(1, plan.rounds + 1):
+            for name, make_step in phases:
+                meter.start()
+                stats, elapsed = await run_phase(clients, make_step, slice_s)
+                results[name].add(stats, elapsed, meter.stop())
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"the twin died during the run:\n{server.tail()}")
+            rates = ", ".join(f"{name} {results[name].round_rps[-1]:.0f}" for name, _ in phases)
+            log(f"round {number}/{plan.rounds}: {rates} rps")
+    for name, _ in phases:
+        total = _combine(results[name].stats).summary(results[name].elapsed_s)
+        log(
+            f"{name}: {total['rps']} rps, p50 {total['p50_ms']} ms, p99 {total['p99_ms']} ms, "
+            f"{total['errors']} errors, cpu {results[name].cpu}"
+        )
     return results
 
 
@@ -747,6 +792,10 @@ def report(plan: Plan, phases: Phases) -> dict[str, Any]:
     }
     ratio = signed["rps"] / public["rps"] if public["rps"] else 0.0
     level1 = section("public_level1", LEVEL1_PATH)
+    by_round = [
+        sig / pub if pub else 0.0
+        for sig, pub in zip(phases["signed"].round_rps, phases["public"].round_rps, strict=True)
+    ]
     return {
         "benchmark": "twin",
         "quick": plan.quick,
@@ -754,6 +803,7 @@ def report(plan: Plan, phases: Phases) -> dict[str, Any]:
         "concurrency": plan.concurrency,
         "open_orders": plan.open_orders,
         "duration_s": plan.duration_s,
+        "rounds": plan.rounds,
         "warmup_s": plan.warmup_s,
         "cpus": os.cpu_count(),
         "public": public,
@@ -762,6 +812,12 @@ def report(plan: Plan, phases: Phases) -> dict[str, Any]:
         # The target is judged against the cheapest public call (timestamp); the ratio to
         # a public call doing real market work (level1) is shown beside it.
         "ratio_signed_to_public": round(ratio, 3),
+        # The spread of the same ratio over the rounds: how much the machine's noise moved it.
+        "ratio_signed_to_public_by_round": {
+            "min": round(min(by_round), 3),
+            "median": round(statistics.median(by_round), 3),
+            "max": round(max(by_round), 3),
+        },
         "ratio_signed_to_public_level1": round(
             signed["rps"] / level1["rps"] if level1["rps"] else 0.0, 3
         ),
@@ -796,7 +852,14 @@ def parse_args(argv: list[str] | None = None) -> Plan:
         "--duration",
         type=float,
         default=None,
-        help="seconds measured per phase (default: 12, or 3 with --quick)",
+        help="seconds measured per phase, over all rounds (default: 12, or 3 with --quick)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="the phases run in turn this many times, each for its share of --duration, so "
+        "machine noise hits them alike (default: 12, or 4 with --quick)",
     )
     parser.add_argument(
         "--client",
@@ -819,10 +882,19 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     duration = args.duration if args.duration is not None else (3.0 if args.quick else 12.0)
     if not 0 < duration <= 600:
         parser.error("--duration must lie in (0, 600] seconds")
+    rounds = args.rounds if args.rounds is not None else (4 if args.quick else 12)
+    if not 1 <= rounds <= 1000:
+        parser.error("--rounds must lie in [1, 1000]")
+    if duration / rounds < MIN_SLICE_S:
+        parser.error(
+            f"--duration / --rounds must leave at least {MIN_SLICE_S:g} s per slice "
+            "(shorter slices measure the switching, not the twin)"
+        )
     return Plan(
         quick=args.quick,
         concurrency=args.concurrency,
         duration_s=duration,
+        rounds=rounds,
         warmup_s=1.0 if args.quick else 2.0,
         client=args.client,
         open_orders=args.open_orders,
