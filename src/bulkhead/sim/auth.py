@@ -30,6 +30,36 @@ def sign(secret: str, prehash: str) -> str:
     return binascii.b2a_base64(digest, newline=False).decode()
 
 
+#: SHA-256's block size: HMAC pads (or first hashes) the key to this length
+_SHA256_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyed_sha256(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer states once the key block is absorbed (RFC 2104).
+
+    They are fixed per secret; finishing a signature from copies of them costs less than
+    half of a one-shot ``hmac.digest``, which sets the key up again on every request.
+    """
+    key = secret.encode()
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+    return inner, outer
+
+
+def _signature(secret: str, message: bytes) -> bytes:
+    """The same bytes as ``sign(secret, message).encode()``, from the cached key states."""
+    inner_start, outer_start = _keyed_sha256(secret)
+    inner = inner_start.copy()
+    inner.update(message)
+    outer = outer_start.copy()
+    outer.update(inner.digest())
+    return binascii.b2a_base64(outer.digest(), newline=False)
+
+
 @functools.lru_cache(maxsize=4096)
 def _hashed_passphrase(secret: str, passphrase: str) -> bytes:
     """v2/v3 passphrases are fixed per key: hash once, not on every request."""
@@ -99,14 +129,10 @@ def authenticate(
         raise errors.invalid_timestamp()
     # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
     # secret, so a wrong secret would otherwise surface as a wrong passphrase.
-    digest = hmac.digest(
-        key.secret.encode(),
-        prehash(timestamp, method, path_and_query, body).encode(),
-        hashlib.sha256,
+    wanted_signature = _signature(
+        key.secret, prehash(timestamp, method, path_and_query, body).encode()
     )
-    if not hmac.compare_digest(
-        signature.encode("latin-1"), binascii.b2a_base64(digest, newline=False)
-    ):
+    if not hmac.compare_digest(signature.encode("latin-1"), wanted_signature):
         raise errors.bad_signature()
     # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
     if get("kc-api-key-version", "1") == "1":

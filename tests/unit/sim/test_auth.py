@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bulkhead.sim import errors
-from bulkhead.sim.auth import TIMESTAMP_WINDOW_MS, authenticate, prehash, sign
+from bulkhead.sim.auth import TIMESTAMP_WINDOW_MS, _signature, authenticate, prehash, sign
 from bulkhead.sim.models import ApiKey
 
 NOW_MS = 1_547_015_186_532
@@ -83,6 +83,14 @@ def test_sign_matches_kucoins_official_test_vector() -> None:
         sign("f03a5284-5c39-4aaa-9b20-dea10bdcf8e3", text)
         == "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="
     )
+
+
+@pytest.mark.parametrize("secret_length", [0, 1, 36, 63, 64, 65, 200])
+def test_the_cached_key_signature_equals_a_one_shot_hmac(secret_length: int) -> None:
+    # Secrets longer than SHA-256's block are hashed first; shorter ones are padded.
+    secret = ("k3y-" * 60)[:secret_length]
+    message = b"1547015186532POST/api/v1/orders{}"
+    assert _signature(secret, message) == sign(secret, message.decode()).encode()
 
 
 def test_prehash_upper_cases_the_method_and_keeps_the_query() -> None:

@@ -18,12 +18,8 @@ from bulkhead.sim.routes.context import Call, paginate, positive_amount, require
 from bulkhead.sim.shapes import num
 
 
-def _account_id(user: User, account_type: str, currency: str) -> str:
-    return _account_id_of(user.uid, account_type, currency)
-
-
 @functools.lru_cache(maxsize=65536)
-def _account_id_of(uid: str, account_type: str, currency: str) -> str:
+def _account_id(uid: str, account_type: str, currency: str) -> str:
     """Stable per (user, account, currency), and every balance poll renders it: cached."""
     kind = ACCOUNT_TYPES.index(account_type)
     return f"{int(uid):08x}{kind:04x}{currency.encode().hex()[:12]:0>12}"
@@ -39,14 +35,16 @@ def _balance_rows(
         for code, balance in sorted(per_currency.items()):
             if currency and code != currency:
                 continue
+            total, holds = num(balance.balance), balance.holds
             rows.append(
                 {
-                    "id": _account_id(user, kind, code),
+                    "id": _account_id(user.uid, kind, code),
                     "currency": code,
                     "type": kind,
-                    "balance": num(balance.balance),
-                    "available": num(balance.available),
-                    "holds": num(balance.holds),
+                    "balance": total,
+                    # Most balances hold nothing: then available is the balance.
+                    "available": num(balance.available) if holds else total,
+                    "holds": num(holds),
                 }
             )
     return rows
