@@ -282,3 +282,25 @@ def test_a_triggered_stop_whose_funds_are_gone_is_cancelled_without_a_fill(
     assert order.cancel_exist
     assert order.deal_size == 0
     assert len(twin.state.fills) == fills_before
+
+
+def test_a_quote_follows_the_market_clock_and_a_replaced_source_at_once(
+    twin: Twin, clock: FakeClock
+) -> None:
+    # Quotes are kept per symbol and millisecond: a new millisecond, an advanced market
+    # clock or a new price source must never be answered from the kept one.
+    def fresh(at_ms: int) -> tuple[Decimal, Decimal, Decimal]:
+        mid = Decimal(repr(twin.source("XRP-USDT").price_at(at_ms)))
+        return twin.quote_around(twin.symbol("XRP-USDT"), mid)
+
+    assert twin.quote("XRP-USDT") == twin.quote("XRP-USDT") == fresh(clock.now)
+    clock.now += 2 * HOUR_MS
+    assert twin.quote("XRP-USDT") == fresh(clock.now)
+    twin.advance_clock(6 * 3600)
+    assert twin.quote("XRP-USDT") == fresh(clock.now + 6 * HOUR_MS)
+    before = twin.quote("XRP-USDT")
+    spec = twin.symbol("XRP-USDT")
+    doubled = spec.source.model_copy(update={"scale": 2.0})
+    twin.add_symbol(spec.model_copy(update={"source": doubled}))
+    after = twin.quote("XRP-USDT")
+    assert after[2] == pytest.approx(2 * before[2], rel=Decimal("0.001"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -328,3 +329,21 @@ def test_spec_union_picks_the_model_by_kind_and_rejects_unknown_fields() -> None
         adapter.validate_python({"kind": "replay", "path": "x.feather", "speed": 2})
     with pytest.raises(ValidationError):
         adapter.validate_python({"kind": "replay", "path": "x.feather", "scale": 0})
+
+
+@pytest.mark.parametrize("make", [replay, synthetic], ids=["replay", "synthetic"])
+def test_price_lookups_agree_with_the_vectorised_path_in_any_order(
+    make: Callable[[], PriceSource],
+) -> None:
+    # price_at reuses the segment of the lookup before; forward steps, jumps back,
+    # breakpoints themselves and times past the generated path must all stay exact.
+    src = make()
+    rng = np.random.default_rng(7)
+    start = (ANCHOR_S - 3 * 86_400) * 1000
+    forward = start + np.cumsum(rng.integers(0, 5_000, 2_000))
+    jumps = rng.integers(start, ANCHOR_MS + 2 * DAY_MS, 2_000)
+    src.price_at(int(jumps.max()))  # the path is generated far enough for _interp
+    breakpoints = src._bp_t[100:140]
+    times = np.concatenate([forward, jumps, breakpoints, breakpoints - 1]).astype(np.int64)
+    expected = src._interp(times)
+    assert [src.price_at(int(t)) for t in times] == expected.tolist()
