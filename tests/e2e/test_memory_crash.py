@@ -138,6 +138,17 @@ def _poll(
     return botkit.poll(what, probe, deadline_s, lambda: _diagnosis(spec), every)
 
 
+def _await_first_closed_trade(spec: Path) -> None:
+    """Wait for the bot's first full round trip: entry and exit filled on the twin."""
+    database = _paths(spec).database
+    _poll(
+        "a first closed trade",
+        lambda: botkit.closed_trades(database) >= 1,
+        FIRST_TRADE_DEADLINE_S,
+        spec,
+    )
+
+
 def _redis_pid(server: ManagedRedis) -> int | None:
     """The pid of this deployment's redis-server, checked against its port (never a stranger)."""
     pid = server.pid()
@@ -459,12 +470,7 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
         with _diagnosed(spec, rig):
             _up(spec)
             # a. trading: a first round trip
-            _poll(
-                "a first closed trade",
-                lambda: botkit.closed_trades(paths.database) >= 1,
-                FIRST_TRADE_DEADLINE_S,
-                spec,
-            )
+            _await_first_closed_trade(spec)
             print(f"first closed trade after {time.monotonic() - started:.1f} s")
 
             # b. Freqtrade dies with a trade open; its supervisor brings it back
@@ -528,12 +534,7 @@ def test_memory_written_in_one_run_is_there_in_the_next(rig: Rig) -> None:
     try:
         with _diagnosed(spec, rig):
             _up(spec)
-            _poll(
-                "a first closed trade",
-                lambda: botkit.closed_trades(paths.database) >= 1,
-                FIRST_TRADE_DEADLINE_S,
-                spec,
-            )
+            _await_first_closed_trade(spec)
             _stop_at_a_quiet_moment(spec)
 
             # What the first run left, read from Redis started afresh from its files.

@@ -35,6 +35,14 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
         if self._recorder is not None:
             self._recorder.on_event(name, data)
 
+    def _decide(self, name: str, log_only: dict[str, Any], **fields: Any) -> None:
+        """Log a decision with all it knows; remember the part worth learning from.
+
+        Order mechanics (``log_only``) belong in the audit log, not in the bot's memory.
+        """
+        event(logger, name, **fields, **log_only)
+        self._remember(name, **fields)
+
     def bot_start(self, **kwargs: Any) -> None:
         section = self.config.get("bulkhead", {})
         self._recorder = Recorder.from_environment(str(section.get("bot", "bot")))
@@ -71,20 +79,9 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
         side: str,
         **kwargs: Any,
     ) -> bool:
-        event(
-            logger,
+        self._decide(
             "entry_signal",
-            pair=pair,
-            side=side,
-            reason=entry_tag or "signal",
-            order_type=order_type,
-            amount=amount,
-            rate=rate,
-            stake=amount * rate,
-            decision="allow",
-        )
-        self._remember(
-            "entry_signal",
+            {"order_type": order_type, "stake": amount * rate},
             pair=pair,
             side=side,
             reason=entry_tag or "signal",
@@ -106,19 +103,9 @@ class BulkheadStrategy(IStrategy):  # type: ignore[misc]  # freqtrade ships no t
         current_time: datetime,
         **kwargs: Any,
     ) -> bool:
-        event(
-            logger,
+        self._decide(
             "exit_signal",
-            pair=pair,
-            trade_id=trade.id,
-            reason=exit_reason,
-            order_type=order_type,
-            amount=amount,
-            rate=rate,
-            decision="allow",
-        )
-        self._remember(
-            "exit_signal",
+            {"order_type": order_type},
             pair=pair,
             trade_id=trade.id,
             reason=exit_reason,

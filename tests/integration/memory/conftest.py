@@ -9,18 +9,21 @@ is stopped afterwards, so tests never share memory.
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.server import Connection, ManagedRedis, bundled_redis_server
 
 DAY_MS = 86_400_000
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bulkhead.yaml"
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -137,3 +140,22 @@ def _bot_content(client: redis.Redis, bot: str) -> dict[str, object]:
 def bot_content() -> Callable[[redis.Redis, str], dict[str, object]]:
     """Dump one bot's memory, to prove what an operation changed or left alone."""
     return _bot_content
+
+
+@pytest.fixture
+def two_bot_spec(admin: Connection, tmp_path: Path) -> Path:
+    """bulkhead.yaml with bots alpha and beta on the test's server; its password in .env."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    template = document["bots"][0]
+    document["bots"] = [
+        copy.deepcopy(template) | {"name": name, "subaccount": name} for name in ("alpha", "beta")
+    ]
+    document["memory"] = {
+        "redis_url": admin.url,
+        "admin_username": admin.username,
+        "admin_password": {"env": "TEST_REDIS_ADMIN"},
+    }
+    spec = tmp_path / "bulkhead.yaml"
+    spec.write_text(yaml.safe_dump(document))
+    (tmp_path / ".env").write_text(f"TEST_REDIS_ADMIN={admin.password}\n")
+    return spec

@@ -6,7 +6,6 @@ the test's server, as an operator would.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import redis
-import yaml
 from typer.testing import CliRunner
 
 from bulkhead.cli.main import build_app
@@ -174,28 +172,10 @@ def test_parquet_export_of_an_empty_memory_writes_empty_typed_tables(
     assert str(schema.field("realized_pnl").type) == "double"
 
 
-def _spec(tmp_path: Path, admin: Connection) -> Path:
-    """bulkhead.yaml with bots alpha and beta on the test's server; its password in .env."""
-    document = yaml.safe_load(EXAMPLE.read_text())
-    template = document["bots"][0]
-    document["bots"] = [
-        copy.deepcopy(template) | {"name": name, "subaccount": name} for name in ("alpha", "beta")
-    ]
-    document["memory"] = {
-        "redis_url": admin.url,
-        "admin_username": admin.username,
-        "admin_password": {"env": "TEST_REDIS_ADMIN"},
-    }
-    spec = tmp_path / "bulkhead.yaml"
-    spec.write_text(yaml.safe_dump(document))
-    (tmp_path / ".env").write_text(f"TEST_REDIS_ADMIN={admin.password}\n")
-    return spec
-
-
 def test_the_memory_commands_show_export_import_and_prune_a_bots_memory(
-    admin: Connection, client: redis.Redis, make_trade, make_order, tmp_path: Path
+    client: redis.Redis, make_trade, make_order, tmp_path: Path, two_bot_spec: Path
 ):
-    spec = _spec(tmp_path, admin)
+    spec = two_bot_spec
     store = MemoryStore(client, "alpha")
     client.xadd(store.keys.events, {"event": "ancient", "data": "{}"}, id="1000-0")
     _remember(store, make_trade, make_order)
@@ -240,9 +220,9 @@ def test_the_memory_commands_show_export_import_and_prune_a_bots_memory(
 
 
 def test_memory_acl_apply_creates_each_bots_user_and_prints_no_password(
-    admin: Connection, client: redis.Redis, tmp_path: Path
+    admin: Connection, client: redis.Redis, tmp_path: Path, two_bot_spec: Path
 ):
-    spec = _spec(tmp_path, admin)
+    spec = two_bot_spec
     result = CliRunner().invoke(build_app(), ["memory", "acl", "--spec", str(spec), "--apply"])
     assert result.exit_code == 0, result.output
     assert "applied: 2 bot user(s)" in result.output

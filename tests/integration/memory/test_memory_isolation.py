@@ -6,12 +6,10 @@ test's server; ``prepare_memory`` creates their users exactly as ``bulkhead up``
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import redis
-import yaml
 
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.models import Retention
@@ -29,25 +27,12 @@ NOPERM = r"(?i)noperm|no permissions|can't access"
 
 
 @pytest.fixture
-def access(admin: Connection, tmp_path: Path) -> MemoryAccess:
+def access(admin: Connection, two_bot_spec: Path) -> MemoryAccess:
     """Two bots' users and the reader on the test's server, as the supervisor sets them up."""
-    document = yaml.safe_load(EXAMPLE.read_text())
-    template = document["bots"][0]
-    document["bots"] = []
-    for name in ("alpha", "beta"):
-        bot = copy.deepcopy(template)
-        bot["name"] = name
-        bot["subaccount"] = name
-        document["bots"].append(bot)
-    document["memory"] = {
-        "redis_url": admin.url,
-        "admin_username": admin.username,
-        "admin_password": {"env": "TEST_REDIS_ADMIN"},
-    }
-    spec = tmp_path / "bulkhead.yaml"
-    spec.write_text(yaml.safe_dump(document))
-    fleet = load_fleet(spec)
-    return prepare_memory(fleet, Workspace.for_spec(spec), {"TEST_REDIS_ADMIN": admin.password})
+    fleet = load_fleet(two_bot_spec)
+    return prepare_memory(
+        fleet, Workspace.for_spec(two_bot_spec), {"TEST_REDIS_ADMIN": admin.password}
+    )
 
 
 @pytest.fixture

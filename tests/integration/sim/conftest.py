@@ -10,34 +10,37 @@ fixture runs a test twice: once as the classic sub-account, once as a high-frequ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from simkit import Account, Sim, Trader, account, start_twin
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Sim]:
-    """A fresh twin from examples/sim.yaml, served over real HTTP for this test only."""
-    server, creds = start_twin(tmp_path)
+@contextmanager
+def _serving(workdir: Path) -> Iterator[Sim]:
+    """A twin from examples/sim.yaml on real HTTP, stopped (client closed) afterwards."""
+    server, creds = start_twin(workdir)
     with server:
         running = Sim(server, creds)
         try:
             yield running
         finally:
             running.http.close()
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Sim]:
+    """A fresh twin for this test only."""
+    with _serving(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def market_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     """A twin shared by a module's read-only tests (market data, time, status)."""
-    server, creds = start_twin(tmp_path_factory.mktemp("market"))
-    with server:
-        running = Sim(server, creds)
-        try:
-            yield running
-        finally:
-            running.http.close()
+    with _serving(tmp_path_factory.mktemp("market")) as running:
+        yield running
 
 
 @pytest.fixture(params=["classic", "hf"])
