@@ -125,6 +125,26 @@ class Round:
         return self.entry, self.exit, self.trade
 
 
+def _market_fill(
+    order_id: str, trade_id: int, side: str, amount: float, price: float, fee: float, at_ms: int
+) -> OrderRecord:
+    """One market order of a synthetic round trip, filled in full with the fee in quote."""
+    cost = amount * price
+    return OrderRecord(
+        order_id=order_id,
+        trade_id=trade_id,
+        pair="XRP/USDT",
+        side=side,
+        order_type="market",
+        amount=amount,
+        price=price,
+        cost=cost,
+        fee_quote=cost * fee,
+        fee_base=0.0,
+        filled_time_ms=at_ms,
+    )
+
+
 def synthetic_trades(count: int, first_id: int = 1, seed: int = 7) -> list[Round]:
     """``count`` closed XRP/USDT round trips, one a minute, with plausible numbers."""
     rng = random.Random(seed + first_id)
@@ -141,32 +161,9 @@ def synthetic_trades(count: int, first_id: int = 1, seed: int = 7) -> list[Round
         fee_open, fee_close = open_cost * fee, close_cost * fee
         pnl = close_cost - open_cost - fee_open - fee_close
         order_id = f"{trade_id:012x}{rng.getrandbits(48):012x}"
-        entry = OrderRecord(
-            order_id=f"{order_id}a",
-            trade_id=trade_id,
-            pair="XRP/USDT",
-            side="buy",
-            order_type="market",
-            amount=amount,
-            price=open_rate,
-            cost=open_cost,
-            fee_quote=fee_open,
-            fee_base=0.0,
-            filled_time_ms=opened,
-        )
-        exit_ = OrderRecord(
-            order_id=f"{order_id}b",
-            trade_id=trade_id,
-            pair="XRP/USDT",
-            side="sell",
-            order_type="market",
-            amount=amount,
-            price=close_rate,
-            cost=close_cost,
-            fee_quote=fee_close,
-            fee_base=0.0,
-            filled_time_ms=closed,
-        )
+
+        entry = _market_fill(f"{order_id}a", trade_id, "buy", amount, open_rate, fee, opened)
+        exit_ = _market_fill(f"{order_id}b", trade_id, "sell", amount, close_rate, fee, closed)
         trade = TradeRecord(
             trade_id=trade_id,
             pair="XRP/USDT",
