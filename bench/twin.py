@@ -13,8 +13,9 @@ KuCoin. So this measures what a bot pays per call, on loopback, under concurrent
   1, buys and sells alternating, so it fills at once and neither the open-order list nor
   the balances drift; the twin keeps every order in memory, so a run places at most
   ``MAX_ORDERS``), ``GET /api/v1/orders/{id}`` (that order's status) and
-  ``GET /api/v1/accounts?type=trade`` (the balance). Every request is signed fresh with
-  KuCoin's v2 scheme and the current millisecond timestamp, as ccxt does.
+  ``GET /api/v1/accounts?type=trade`` (the balance). Every request carries the
+  headers ccxt sends (a test holds them to ``ccxt.kucoin.sign``), signed fresh with
+  KuCoin's v2 scheme and the current millisecond timestamp.
 * ``--open-orders N`` first places N resting limit buys far below the market, as a
   fleet's open orders (entries, stop-losses) would be; the default (0) keeps the state
   flat so runs compare. The twin re-checks every open order on each private request,
@@ -96,6 +97,9 @@ STARTUP_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 #: Headers a client library sends besides KuCoin's own (the server parses them all).
 CLIENT_HEADERS = {"User-Agent": "bench-twin/1", "Accept": "*/*", "Accept-Encoding": "identity"}
+#: ccxt signs every private KuCoin request as its broker too (``options["partner"]``).
+CCXT_PARTNER_ID = "ccxt"
+CCXT_PARTNER_KEY = b"9e58cc35-5b5e-4133-92ec-166e3f077cb8"
 
 Json = Any
 Phases = dict[str, "PhaseResult"]
@@ -130,17 +134,27 @@ class Credentials:
                 )
         raise RuntimeError(f"no key named {name!r} in {path}")
 
-    def headers(self, method: str, path_and_query: str, body: str = "") -> dict[str, str]:
-        """KuCoin v2 headers for one request, all computed now (as ccxt's ``sign`` does)."""
-        timestamp = str(time.time_ns() // 1_000_000)
-        return {
-            "KC-API-KEY": self.api_key,
-            "KC-API-TIMESTAMP": timestamp,
-            "KC-API-PASSPHRASE": _b64_hmac(self.secret, self.passphrase),
-            "KC-API-SIGN": _b64_hmac(self.secret, f"{timestamp}{method}{path_and_query}{body}"),
-            "KC-API-KEY-VERSION": "2",
-            "Content-Type": "application/json",
-        }
+    def headers(
+        self, method: str, path_and_query: str, body: str = "", timestamp_ms: int | None = None
+    ) -> dict[str, str]:
+        """The headers ccxt's ``kucoin.sign`` sends, in its order, all computed now: KuCoin
+        v2 signature and passphrase, ccxt's broker (partner) signature, and a content
+        type only when there is a body. The twin parses every one of them."""
+        if timestamp_ms is None:
+            timestamp_ms = time.time_ns() // 1_000_000
+        timestamp = str(timestamp_ms)
+        headers = {"KC-API-KEY-VERSION": "2", "KC-API-KEY": self.api_key}
+        headers["KC-API-TIMESTAMP"] = timestamp
+        if body:
+            headers["Content-Type"] = "application/json"
+        headers["KC-API-PASSPHRASE"] = _b64_hmac(self.secret, self.passphrase)
+        prehash = f"{timestamp}{method}{path_and_query}{body}"
+        headers["KC-API-SIGN"] = _b64_hmac(self.secret, prehash)
+        partner_payload = f"{timestamp}{CCXT_PARTNER_ID}{self.api_key}"
+        headers["KC-API-PARTNER-SIGN"] = _b64_hmac(CCXT_PARTNER_KEY, partner_payload)
+        headers["KC-API-PARTNER"] = CCXT_PARTNER_ID
+        headers["KC-API-PARTNER-VERIFY"] = "true"
+        return headers
 
 
 # -- HTTP clients -------------------------------------------------------------------------
