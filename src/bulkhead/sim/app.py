@@ -34,9 +34,9 @@ MATCH_INTERVAL_S = 0.25
 AUTOSAVE_INTERVAL_S = 2.0
 Scope = dict[str, Any]
 #: the request headers the twin reads: KuCoin's signature headers and the admin token
-_READ_HEADERS = tuple(
-    (name, name.encode()) for name in (*REQUIRED_HEADERS, "kc-api-key-version", "authorization")
-)
+_READ_HEADERS = {
+    name.encode(): name for name in (*REQUIRED_HEADERS, "kc-api-key-version", "authorization")
+}
 
 
 @dataclass
@@ -112,13 +112,13 @@ class TwinApp:
         raw_query = scope.get("query_string", b"").decode("latin-1")
         raw_path = scope.get("raw_path") or scope["path"].encode()
         # Only the headers the twin reads are decoded: a client library sends a dozen
-        # more on every request. ASGI servers lowercase header names.
-        raw_headers = dict(scope["headers"])
-        headers = {
-            name: raw_headers[raw_name].decode("latin-1")
-            for name, raw_name in _READ_HEADERS
-            if raw_name in raw_headers
-        }
+        # more on every request. ASGI servers lowercase header names; a repeated header
+        # counts by its last value.
+        headers = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = _READ_HEADERS.get(raw_name)
+            if name is not None:
+                headers[name] = raw_value.decode("latin-1")
         client = scope.get("client") or ("", 0)
         return Request(
             method=scope["method"],
