@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkhead.sim import errors, matching
-from bulkhead.sim.auth import REQUIRED_HEADERS, authenticate
+from bulkhead.sim.auth import authenticate
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.http import Request, Route, Router, error_body, parse_query, success_body
 from bulkhead.sim.models import FaultSpec
@@ -33,10 +33,6 @@ DEFAULT_QUOTA = 4000
 MATCH_INTERVAL_S = 0.25
 AUTOSAVE_INTERVAL_S = 2.0
 Scope = dict[str, Any]
-#: the request headers the twin reads: KuCoin's signature headers and the admin token
-_READ_HEADERS = {
-    name.encode(): name for name in (*REQUIRED_HEADERS, "kc-api-key-version", "authorization")
-}
 
 
 @dataclass
@@ -103,32 +99,28 @@ class TwinApp:
         await send({"type": "http.response.body", "body": response.body})
 
     async def _read(self, scope: Scope, receive: Any) -> Request:
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        raw_query = scope.get("query_string", b"").decode("latin-1")
+        message = await receive()
+        body = message.get("body", b"")
+        if message.get("more_body"):
+            chunks = [body]
+            while message.get("more_body"):
+                message = await receive()
+                chunks.append(message.get("body", b""))
+            body = b"".join(chunks)
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        # Only the headers the twin reads are decoded: a client library sends a dozen
-        # more on every request. ASGI servers lowercase header names; a repeated header
-        # counts by its last value.
-        headers = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = _READ_HEADERS.get(raw_name)
-            if name is not None:
-                headers[name] = raw_value.decode("latin-1")
+        if b"?" in raw_path:  # pragma: no cover - ASGI servers pass the query apart
+            raw_path = raw_path.split(b"?", 1)[0]
+        raw_query = scope.get("query_string", b"")
         client = scope.get("client") or ("", 0)
         return Request(
             method=scope["method"],
             path=scope["path"],
-            raw_path=raw_path.decode("latin-1").split("?", 1)[0],
-            raw_query=raw_query,
-            headers=headers,
-            body=b"".join(chunks),
+            target=raw_path + b"?" + raw_query if raw_query else raw_path,
+            # Headers stay bytes: the twin reads a handful of the dozen a client sends.
+            headers=dict(scope["headers"]),
+            body=body,
             client_ip=client[0],
-            query=parse_query(raw_query),
+            query=parse_query(raw_query.decode("latin-1")) if raw_query else {},
         )
 
     @staticmethod
@@ -230,8 +222,8 @@ class TwinApp:
                 request.headers,
                 twin.state.keys,
                 request.method,
-                request.path_and_query,
-                request.body_text,
+                request.target,
+                request.body,
                 now_ms,
                 request.client_ip,
             )
@@ -242,7 +234,7 @@ class TwinApp:
             if route.permission and route.permission not in key.permissions:
                 raise errors.no_permission()
         except errors.KucoinError as error:
-            given_key = request.headers.get("kc-api-key", "")
+            given_key = request.header(b"kc-api-key")
             movement_kind = MOVEMENT_PATHS.get(route.pattern)
             twin.record_auth_refusal(
                 request.method, request.path, given_key, error.code, request.client_ip
@@ -285,10 +277,7 @@ class TwinApp:
             return Response(
                 403, error_body(errors.KucoinError("403000", "admin API is loopback only", 403))
             )
-        if (
-            self.admin_token
-            and request.headers.get("authorization") != f"Bearer {self.admin_token}"
-        ):
+        if self.admin_token and request.header(b"authorization") != f"Bearer {self.admin_token}":
             return Response(
                 401, error_body(errors.KucoinError("401000", "admin token required", 401))
             )

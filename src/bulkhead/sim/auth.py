@@ -90,35 +90,37 @@ def ip_allowed(key: ApiKey, client_ip: str) -> bool:
     return False
 
 
-def _raise_missing(headers: Mapping[str, str]) -> NoReturn:
+def _raise_missing(headers: Mapping[bytes, bytes]) -> NoReturn:
     """KuCoin names the first missing header, in its own order."""
     for name in REQUIRED_HEADERS:
-        if not headers.get(name):
+        if not headers.get(name.encode()):
             raise errors.missing_header(name.upper())
     raise errors.missing_header(REQUIRED_HEADERS[0].upper())  # pragma: no cover
 
 
 def authenticate(
-    headers: Mapping[str, str],
+    headers: Mapping[bytes, bytes],
     keys: Mapping[str, ApiKey],
     method: str,
-    path_and_query: str,
-    body: str,
+    target: bytes,
+    body: bytes,
     now_ms: int,
     client_ip: str,
 ) -> ApiKey:
     """Return the key that signed this request, or raise the KuCoin error for what is wrong.
 
-    Every private request of every bot comes through here, so the common case (all
-    headers present, signature right) takes the straight path; values are compared as
-    bytes, which also keeps a non-ASCII header from turning into a server error.
+    ``headers`` are the request's as sent (lower-case names, bytes), ``target`` its path
+    and query exactly as sent. Every private request of every bot comes through here, so
+    the common case (all headers present, signature right) takes the straight path, and
+    the signature is checked on the bytes the client sent: nothing is decoded but the
+    key id, and a non-ASCII header cannot turn into a server error.
     """
     get = headers.get
-    api_key, signature = get("kc-api-key"), get("kc-api-sign")
-    timestamp, passphrase = get("kc-api-timestamp"), get("kc-api-passphrase")
+    api_key, signature = get(b"kc-api-key"), get(b"kc-api-sign")
+    timestamp, passphrase = get(b"kc-api-timestamp"), get(b"kc-api-passphrase")
     if not api_key or not signature or not timestamp or not passphrase:
         _raise_missing(headers)
-    key = keys.get(api_key)
+    key = keys.get(api_key.decode("latin-1"))
     if key is None:
         raise errors.unknown_key()
     try:
@@ -129,17 +131,15 @@ def authenticate(
         raise errors.invalid_timestamp()
     # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
     # secret, so a wrong secret would otherwise surface as a wrong passphrase.
-    wanted_signature = _signature(
-        key.secret, prehash(timestamp, method, path_and_query, body).encode()
-    )
-    if not hmac.compare_digest(signature.encode("latin-1"), wanted_signature):
+    signed = b"".join((timestamp, method.upper().encode(), target, body))
+    if not hmac.compare_digest(signature, _signature(key.secret, signed)):
         raise errors.bad_signature()
     # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
-    if get("kc-api-key-version", "1") == "1":
+    if get(b"kc-api-key-version", b"1") == b"1":
         wanted = key.passphrase.encode()
     else:
         wanted = _hashed_passphrase(key.secret, key.passphrase)
-    if not hmac.compare_digest(passphrase.encode("latin-1"), wanted):
+    if not hmac.compare_digest(passphrase, wanted):
         raise errors.wrong_passphrase()
     if key.ip_whitelist and not ip_allowed(key, client_ip):
         raise errors.ip_refused(client_ip)

@@ -25,18 +25,19 @@ RouteKind = Literal["public", "private", "admin"]
 class Request:
     method: str
     path: str
-    raw_path: str
-    raw_query: str
-    headers: dict[str, str]
+    #: the path and query exactly as sent: what a KuCoin client signs
+    target: bytes
+    #: the headers as sent (ASGI servers lower-case the names); kept as bytes, since only
+    #: a few are ever read and signatures are checked on the bytes themselves
+    headers: dict[bytes, bytes]
     body: bytes
     client_ip: str
     query: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def path_and_query(self) -> str:
-        """What the client signed: the raw path plus the raw query, exactly as sent."""
-        return f"{self.raw_path}?{self.raw_query}" if self.raw_query else self.raw_path
+    def header(self, name: bytes) -> str:
+        """One header as text ("" when absent)."""
+        return self.headers.get(name, b"").decode("latin-1")
 
     @property
     def body_text(self) -> str:

@@ -64,7 +64,9 @@ def check(
     path: str = PATH,
     body: str = BODY,
 ) -> ApiKey:
-    return authenticate(headers, {key.api_key: key}, method, path, body, now_ms, ip)
+    # As the app hands them over: the headers, path and body as bytes on the wire.
+    sent = {name.encode(): value.encode() for name, value in headers.items()}
+    return authenticate(sent, {key.api_key: key}, method, path.encode(), body.encode(), now_ms, ip)
 
 
 def code_of(headers: dict[str, str], key: ApiKey, **kwargs: object) -> str:
@@ -186,7 +188,7 @@ def test_a_signature_over_another_body_is_400005() -> None:
 
 
 def test_a_non_ascii_signature_is_400005_not_a_server_error() -> None:
-    # Headers arrive decoded as latin-1; a str comparison of non-ASCII text would raise.
+    # Header values arrive as raw bytes; a non-ASCII one must compare unequal, not raise.
     key = make_key()
     assert code_of({**headers_for(key), "kc-api-sign": "sign\u00e9"}, key) == "400005"
 
