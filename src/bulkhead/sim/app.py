@@ -159,10 +159,10 @@ class TwinApp:
                 logger.exception("background matching failed")
 
     def save_if_changed(self) -> None:
-        if self.state_path is None or self.twin.state.sequence == self._saved_sequence:
+        if self.state_path is None or self.twin.sequence == self._saved_sequence:
             return
         self.twin.save(self.state_path)
-        self._saved_sequence = self.twin.state.sequence
+        self._saved_sequence = self.twin.sequence
 
     # -- the pipeline -----------------------------------------------------------------
 

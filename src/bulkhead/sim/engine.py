@@ -59,6 +59,11 @@ class Twin:
             for order in state.orders.values()
             if order.client_oid
         }
+        #: the number of the last id minted. Ids are minted several per order, and a
+        #: write to a model attribute costs as much as the rest of minting one, so the
+        #: count lives here and reaches ``state.sequence`` when the state is read whole
+        #: (``synced_state``: snapshots, the admin dump).
+        self._sequence = state.sequence
         #: working orders per user, in placement order: matching only ever walks these
         self.active_orders: dict[str, dict[str, None]] = {}
         for order in state.orders.values():
@@ -101,11 +106,21 @@ class Twin:
         ``now_ms`` is the market time when the caller already has it (ids are minted
         several per order, on the hot path).
         """
-        state = self.state
-        sequence = state.sequence = state.sequence + 1
+        self._sequence = sequence = self._sequence + 1
         if now_ms is None:
-            now_ms = self._wall_clock() + state.clock_offset_ms
-        return f"{now_ms // 1000:08x}{sequence:016x}"
+            now_ms = self.now_ms()
+        # printf-style: half the cost of an f-string with format specs, on the hot path
+        return "%08x%016x" % (now_ms // 1000, sequence)  # noqa: UP031
+
+    @property
+    def sequence(self) -> int:
+        """How many ids the twin has minted: it grows with every order, fill and movement."""
+        return self._sequence
+
+    def synced_state(self) -> ExchangeState:
+        """The whole state, up to date, for a snapshot or a dump."""
+        self.state.sequence = self._sequence
+        return self.state
 
     # -- users and keys ---------------------------------------------------------------
 
@@ -310,7 +325,7 @@ class Twin:
         """Write the state atomically, so a crash mid-write never leaves half a snapshot."""
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(self.state.model_dump_json())
+        temporary.write_text(self.synced_state().model_dump_json())
         os.replace(temporary, path)
 
     @classmethod

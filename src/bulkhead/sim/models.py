@@ -217,4 +217,5 @@ class ExchangeState(_State):
     rate_limit_quota: int | None = None
     #: market time runs this far ahead of the wall clock (``/sim/v1/clock/advance``)
     clock_offset_ms: int = 0
+    #: ids minted so far; kept current by ``Twin`` (see ``Twin.synced_state``)
     sequence: int = 0

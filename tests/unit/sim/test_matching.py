@@ -266,6 +266,29 @@ def test_snapshot_round_trip_keeps_balances_holds_and_open_orders(
     assert reloaded.quote("XRP-USDT") == twin.quote("XRP-USDT")
 
 
+def test_ids_minted_after_a_reload_never_repeat_earlier_ones(
+    twin: Twin, bot: User, tmp_path: Path, clock: FakeClock
+) -> None:
+    buy = {"symbol": "XRP-USDT", "side": "buy", "type": "market", "size": "10"}
+
+    def minted(on: Twin) -> set[str]:
+        ids = set(on.state.orders)
+        for fill in on.state.fills:
+            ids |= {fill.trade_id, fill.counter_order_id}
+        return ids
+
+    matching.place_order(twin, bot, buy, hf=False)
+    before = minted(twin)
+    twin.save(tmp_path / "state.json")
+    reloaded = Twin.load(tmp_path / "state.json", base_dir=DATA, wall_clock=clock)
+    assert reloaded.sequence == twin.sequence == len(before)
+    # Same market second: only the restored count keeps the new ids apart.
+    matching.place_order(reloaded, reloaded.user_by_name("bot1"), buy, hf=False)
+    after = minted(reloaded) - before
+    assert len(after) == 3
+    assert reloaded.synced_state().sequence == reloaded.sequence == 6
+
+
 def test_a_triggered_stop_whose_funds_are_gone_is_cancelled_without_a_fill(
     twin: Twin, bot: User, clock: FakeClock
 ):

@@ -35,7 +35,7 @@ def _invalid(error: Exception) -> errors.KucoinError:
 
 
 def state(call: Call) -> dict[str, Any]:
-    dump = call.twin.state.model_dump(mode="json")
+    dump = call.twin.synced_state().model_dump(mode="json")
     for key in dump["keys"].values():
         key["secret"] = key["passphrase"] = REDACTED
     for user in dump["users"].values():

@@ -118,7 +118,7 @@ def level1(call: Call) -> dict[str, Any]:
     book = _book(call, name, 1)
     return {
         "time": call.twin.now_ms(),
-        "sequence": str(call.twin.state.sequence),
+        "sequence": str(call.twin.sequence),
         "price": num(call.twin.quote(name)[2]),
         "size": "1",
         "bestBid": book["bids"][0][0],
@@ -144,7 +144,7 @@ def _book(call: Call, name: str, depth: int) -> dict[str, Any]:
         asks.append([num(ask_price), num(size * spec.base_increment)])
     return {
         "time": call.twin.now_ms(),
-        "sequence": str(call.twin.state.sequence),
+        "sequence": str(call.twin.sequence),
         "bids": bids,
         "asks": asks,
     }
