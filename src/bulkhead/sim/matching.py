@@ -141,8 +141,10 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         checked_until=now,
     )
     if not stop:
-        # As on KuCoin, a stop order freezes nothing until it triggers.
-        _hold_funds(twin, user, spec, order)
+        # As on KuCoin, a stop order freezes nothing until it triggers. A market order
+        # fills (or is cancelled) before this call returns, so its funds need only be
+        # there; an order that may rest freezes what it may spend.
+        _hold_funds(twin, user, spec, order, freeze=order_type == "limit")
     order.id = twin.next_id(now)
     twin.state.orders[order.id] = order
     twin.remember_client_oid(user.uid, client_oid, order.id)
@@ -153,8 +155,11 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     return order
 
 
-def _hold_funds(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
-    """Freeze what the order may spend; refuse (changing nothing) when it is not there."""
+def _hold_funds(
+    twin: Twin, user: User, spec: SymbolSpec, order: Order, *, freeze: bool = True
+) -> None:
+    """Freeze what the order may spend (with ``freeze=False`` only make sure it is there);
+    refuse (changing nothing) when it is not there."""
     fee_rate = max(spec.taker_fee_rate, spec.maker_fee_rate)
     if order.side == "sell":
         currency, amount = spec.base, order.size
@@ -167,12 +172,13 @@ def _hold_funds(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
             order.stop_price * STOP_BUY_HOLD_BUFFER if order.stop else (twin.quote(order.symbol)[1])
         )
         currency, amount = spec.quote, reference * order.size * (1 + fee_rate)
-    balance = user.balance(user.trade_account, currency)
-    if balance.available < amount:
+    balance = user.find_balance(user.trade_account, currency)
+    if balance is None or balance.available < amount:
         raise _insufficient(order.hf)
-    balance.holds += amount
-    order.hold_currency = currency
-    order.hold_amount = amount
+    if freeze:
+        balance.holds += amount
+        order.hold_currency = currency
+        order.hold_amount = amount
 
 
 def _release_hold(user: User, order: Order) -> None:

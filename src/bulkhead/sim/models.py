@@ -58,6 +58,11 @@ class User(_State):
         """HF users trade from ``trade_hf``, classic ones from ``trade``, as on KuCoin."""
         return "trade_hf" if self.mode == "hf" else "trade"
 
+    def find_balance(self, account_type: str, currency: str) -> Balance | None:
+        """The balance if this account ever held the currency; unlike ``balance``, it
+        creates nothing (a refused order must not leave an empty balance row behind)."""
+        return self.accounts.get(account_type, {}).get(currency)
+
     def balance(self, account_type: str, currency: str) -> Balance:
         per_currency = self.accounts.setdefault(account_type, {})
         found = per_currency.get(currency)

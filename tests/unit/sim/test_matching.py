@@ -152,6 +152,41 @@ def test_order_beyond_the_balance_is_refused_and_changes_nothing(twin: Twin, bot
 
 
 @pytest.mark.parametrize(
+    "order",
+    [
+        {"side": "buy", "size": "1000"},
+        {"side": "buy", "funds": "1000"},
+        {"side": "sell", "size": "10"},
+    ],
+)
+def test_a_market_order_beyond_the_balance_is_refused_and_changes_nothing(
+    twin: Twin, bot: User, order: dict[str, str]
+) -> None:
+    before = twin.state.model_dump_json()
+    with pytest.raises(KucoinError) as refused:
+        matching.place_order(twin, bot, {"symbol": "XRP-USDT", "type": "market", **order}, hf=False)
+    assert refused.value.code == "200004"
+    assert twin.state.model_dump_json() == before
+
+
+def test_market_orders_leave_what_a_resting_order_holds_exactly_as_it_was(
+    twin: Twin, bot: User
+) -> None:
+    resting = matching.place_order(
+        twin,
+        bot,
+        {"symbol": "XRP-USDT", "side": "buy", "type": "limit", "price": "0.5", "size": "10"},
+        hf=False,
+    )
+    held = usdt(bot)[1]
+    for side in ("buy", "sell"):
+        market = {"symbol": "XRP-USDT", "side": side, "type": "market", "size": "10"}
+        assert matching.place_order(twin, bot, market, hf=False).deal_size == 10
+    assert resting.is_active
+    assert usdt(bot)[1] == held
+
+
+@pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("size", "10.00001", "Order size increment invalid."),
