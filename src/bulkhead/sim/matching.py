@@ -144,19 +144,19 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         # As on KuCoin, a stop order freezes nothing until it triggers. A market order
         # fills (or is cancelled) before this call returns, so its funds need only be
         # there; an order that may rest freezes what it may spend.
-        _hold_funds(twin, user, spec, order, freeze=order_type == "limit")
+        _hold_funds(twin, user, spec, order, now, freeze=order_type == "limit")
     order.id = twin.next_id(now)
     twin.state.orders[order.id] = order
     twin.remember_client_oid(user.uid, client_oid, order.id)
     if stop:
         twin.activate(order.id, user.uid)
     else:
-        _execute_new(twin, user, spec, order)
+        _execute_new(twin, user, spec, order, now)
     return order
 
 
 def _hold_funds(
-    twin: Twin, user: User, spec: SymbolSpec, order: Order, *, freeze: bool = True
+    twin: Twin, user: User, spec: SymbolSpec, order: Order, now: int, *, freeze: bool = True
 ) -> None:
     """Freeze what the order may spend (with ``freeze=False`` only make sure it is there);
     refuse (changing nothing) when it is not there."""
@@ -168,9 +168,10 @@ def _hold_funds(
     elif order.funds:
         currency, amount = spec.quote, order.funds * (1 + fee_rate)
     else:
-        reference = (
-            order.stop_price * STOP_BUY_HOLD_BUFFER if order.stop else (twin.quote(order.symbol)[1])
-        )
+        if order.stop:
+            reference = order.stop_price * STOP_BUY_HOLD_BUFFER
+        else:
+            reference = twin.quote(order.symbol, now)[1]
         currency, amount = spec.quote, reference * order.size * (1 + fee_rate)
     balance = user.find_balance(user.trade_account, currency)
     if balance is None or balance.available < amount:
@@ -200,33 +201,33 @@ def _close(
     twin.deactivate(order.id, user.uid)
 
 
-def _execute_new(twin: Twin, user: User, spec: SymbolSpec, order: Order) -> None:
+def _execute_new(twin: Twin, user: User, spec: SymbolSpec, order: Order, now: int) -> None:
     """Run a fresh (or just triggered) order against the market of this instant."""
-    bid, ask, _ = twin.quote(order.symbol)
+    bid, ask, _ = twin.quote(order.symbol, now)
     if order.type == "market":
-        _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+        _take(twin, user, spec, order, ask if order.side == "buy" else bid, now)
         return
     marketable = order.price >= ask if order.side == "buy" else order.price <= bid
     if marketable:
         if order.post_only:
-            _close(twin, user, order, cancelled=True)
+            _close(twin, user, order, cancelled=True, now=now)
             return
-        _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+        _take(twin, user, spec, order, ask if order.side == "buy" else bid, now)
         return
     if order.time_in_force in ("IOC", "FOK"):
-        _close(twin, user, order, cancelled=True)
+        _close(twin, user, order, cancelled=True, now=now)
         return
     twin.activate(order.id, user.uid)
 
 
-def _take(twin: Twin, user: User, spec: SymbolSpec, order: Order, price: Decimal) -> None:
+def _take(twin: Twin, user: User, spec: SymbolSpec, order: Order, price: Decimal, now: int) -> None:
     size = order.size
     if order.type == "market" and order.funds:
         size = (order.funds / price // spec.base_increment) * spec.base_increment
         if size < spec.base_min_size:
-            _close(twin, user, order, cancelled=True)
+            _close(twin, user, order, cancelled=True, now=now)
             return
-    _fill(twin, user, spec, order, price, size, "taker")
+    _fill(twin, user, spec, order, price, size, "taker", now)
 
 
 def _fill(
@@ -237,8 +238,10 @@ def _fill(
     price: Decimal,
     size: Decimal,
     liquidity: str,
+    now: int,
 ) -> None:
-    """Book one fill in full: balances, fee, fill record, and the order's totals."""
+    """Book one fill in full, at market time ``now``: balances, fee, fill record, and the
+    order's totals."""
     rate = spec.taker_fee_rate if liquidity == "taker" else spec.maker_fee_rate
     funds = price * size
     fee = funds * rate
@@ -248,17 +251,16 @@ def _fill(
     quote = user.balance(account, spec.quote)
     if order.side == "buy":
         if quote.available < funds + fee:
-            _close(twin, user, order, cancelled=True)
+            _close(twin, user, order, cancelled=True, now=now)
             return
         quote.balance -= funds + fee
         base.balance += size
     else:
         if base.available < size:
-            _close(twin, user, order, cancelled=True)
+            _close(twin, user, order, cancelled=True, now=now)
             return
         base.balance -= size
         quote.balance += funds - fee
-    now = twin.now_ms()
     twin.state.fills.append(
         Fill(
             trade_id=twin.next_id(now),
@@ -331,11 +333,11 @@ def _advance_order(twin: Twin, order: Order, now: int, low: Decimal, high: Decim
         order.stop_triggered = True
         order.updated_at = now
         try:
-            _hold_funds(twin, user, spec, order)
+            _hold_funds(twin, user, spec, order, now)
         except errors.KucoinError:
             # KuCoin cancels a triggered stop whose funds are no longer there.
             order.checked_until = now
-            _close(twin, user, order, cancelled=True)
+            _close(twin, user, order, cancelled=True, now=now)
             return
         if order.type == "market":
             start = Decimal(repr(source.price_at(order.checked_until)))
@@ -346,7 +348,7 @@ def _advance_order(twin: Twin, order: Order, now: int, low: Decimal, high: Decim
                 else max(start, order.stop_price)
             )
             bid, ask, _ = twin.quote_around(spec, crossed_at)
-            _take(twin, user, spec, order, ask if order.side == "buy" else bid)
+            _take(twin, user, spec, order, ask if order.side == "buy" else bid, now)
             return
     half_spread = spec.spread / 2
     if order.side == "buy":
@@ -355,4 +357,4 @@ def _advance_order(twin: Twin, order: Order, now: int, low: Decimal, high: Decim
         crossed = high * (1 - half_spread) >= order.price
     order.checked_until = now
     if crossed:
-        _fill(twin, user, spec, order, order.price, order.size, "maker")
+        _fill(twin, user, spec, order, order.price, order.size, "maker", now)
