@@ -70,10 +70,6 @@ def prehash(timestamp: str, method: str, path_and_query: str, body: str) -> str:
     return f"{timestamp}{method.upper()}{path_and_query}{body}"
 
 
-def expected_passphrase(key: ApiKey) -> str:
-    return key.passphrase if key.version == 1 else sign(key.secret, key.passphrase)
-
-
 def ip_allowed(key: ApiKey, client_ip: str) -> bool:
     if not key.ip_whitelist:
         return True
