@@ -15,7 +15,6 @@ from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet import local
 from bulkhead.fleet.ftapi import snapshot
-from bulkhead.fleet.lease import lease_holder
 from bulkhead.memory.deployment import stop_embedded
 
 OptionalBot = Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")]
@@ -25,11 +24,9 @@ def status_rows(bots: list[Bot], spec: Path) -> list[list[str]]:
     rows = []
     for bot in bots:
         paths = workspace(spec).bot(bot.name)
-        pid = lease_holder(paths.lock)
-        status = local.read_status(paths)
-        state = status.get("state", "never started") if pid else "stopped"
-        row = [bot.name, bot.mode, state, str(pid or "-")]
-        if pid and state == "running":
+        seen = local.observe(paths)
+        row = [bot.name, bot.mode, seen.state, str(seen.pid or "-")]
+        if seen.state == "running":
             live = snapshot(paths)
             if live.reachable:
                 used = live.committed / float(bot.budget.amount)
@@ -45,6 +42,17 @@ def status_rows(bots: list[Bot], spec: Path) -> list[list[str]]:
             row += ["-", f"0/{bot.budget.amount} {bot.budget.currency}", "-", "-"]
         rows.append(row)
     return rows
+
+
+def status_reasons(bots: list[Bot], spec: Path) -> list[str]:
+    """One line per bot that is not as it should be: why it failed, was refused, fails
+    to start, or was left orphaned."""
+    lines = []
+    for bot in bots:
+        seen = local.observe(workspace(spec).bot(bot.name))
+        if seen.detail and seen.state not in ("running", "starting", "preflight"):
+            lines.append(f"{bot.name}: {seen.state}: {seen.detail}")
+    return lines
 
 
 def render_table(header: list[str], rows: list[list[str]]) -> str:
@@ -134,6 +142,9 @@ def register(app: typer.Typer) -> None:
         bots = select(load(spec), bot)
         while True:
             table = render_table(STATUS_HEADER, status_rows(bots, spec))
+            reasons = status_reasons(bots, spec)
+            if reasons:
+                table += "\n\n" + "\n".join(reasons)
             if watch <= 0:
                 typer.echo(table)
                 return

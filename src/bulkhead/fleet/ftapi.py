@@ -52,3 +52,19 @@ def snapshot(paths: BotPaths, timeout_s: float = 3.0) -> BotSnapshot:
         profit_closed=float(profit.get("profit_closed_coin", 0.0)),
         profit_all=float(profit.get("profit_all_coin", 0.0)),
     )
+
+
+def is_trading(paths: BotPaths, timeout_s: float = 1.0) -> bool:
+    """Whether Freqtrade's trading loop has run at least once (``/health``'s
+    ``last_process``): its API answering alone proves little, since Freqtrade starts the
+    API before the strategy's ``bot_start``, which may still crash."""
+    api = _api(paths)
+    if api is None:
+        return False
+    base, auth = api
+    try:
+        with httpx.Client(base_url=base, auth=auth, timeout=timeout_s) as client:
+            health = client.get("/health").raise_for_status().json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("last_process") is not None

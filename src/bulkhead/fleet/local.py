@@ -1,7 +1,8 @@
 """The local-process runtime: start, stop and inspect supervised bots on this machine.
 
 ``up`` starts ``bulkhead run-bot`` detached in its own session and waits until the bot
-runs (or says why it will not); ``down`` sends it SIGTERM and waits for its lease to be
+trades (or says why it will not); ``down`` stops whatever holds the bot's lease (the
+supervisor, or a Freqtrade left behind by a killed one) and waits for the lease to be
 released, so "stopped" means nothing of it is left running.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkhead.config.workspace import BotPaths
-from bulkhead.fleet.lease import lease_holder
+from bulkhead.fleet.lease import is_held, lease_processes, read_record
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 45.0
@@ -41,12 +42,54 @@ def read_status(paths: BotPaths) -> dict[str, Any]:
 
 
 def is_running(paths: BotPaths) -> bool:
-    return lease_holder(paths.lock) is not None
+    """Whether anything of the bot runs: the lease is held by its supervisor or by a
+    Freqtrade it started (which holds it for as long as it lives)."""
+    return is_held(paths.lock)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What ``status`` shows of a bot: its state, the pid to name, and why."""
+
+    state: str
+    pid: int | None
+    detail: str = ""
+
+
+def observe(paths: BotPaths) -> Observed:
+    """The bot's state as the lease and its status file tell it together.
+
+    An ``orphaned`` bot is one whose supervisor is gone while its Freqtrade still holds
+    the lease (it was told to stop when its supervisor died); ``failed`` and ``refused``
+    keep their reason after the supervisor gave up.
+    """
+    record = read_record(paths.lock)
+    status = read_status(paths)
+    state = str(status.get("state", ""))
+    reason = str(status.get("reason", ""))
+    if record is None:
+        if state in ("failed", "refused"):
+            return Observed(state, None, reason)
+        return Observed("stopped", None)
+    if record.supervisor > 0 and not _alive(record.supervisor):
+        holders = lease_processes(paths.lock)
+        return Observed("orphaned", holders[0] if holders else None, "supervisor gone")
+    if state == "backoff":
+        return Observed("failing", record.supervisor, reason)
+    return Observed(state or "starting", record.supervisor, reason)
 
 
 def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True) -> StartResult:
-    if is_running(paths):
-        return StartResult(name, "already running", f"pid {lease_holder(paths.lock)}")
+    """Start the bot's supervisor in the background, and (``wait``) until it trades.
+
+    What was left of a previous instance whose supervisor died is stopped first: one
+    instance per bot, whatever was killed before.
+    """
+    seen = observe(paths)
+    if seen.state == "orphaned":
+        stop(paths)
+    elif is_running(paths):
+        return StartResult(name, "already running", f"pid {seen.pid}")
     paths.root.mkdir(parents=True, exist_ok=True)
     if paths.status.exists():
         paths.status.unlink()
@@ -76,8 +119,18 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
     while time.monotonic() < deadline:
         status = read_status(paths)
         state = status.get("state")
-        if state in ("running", "refused"):
-            return StartResult(name, state, status.get("reason", f"pid {status.get('pid')}"))
+        if state == "running":
+            return StartResult(name, "running", f"pid {status.get('pid')}")
+        if state in ("refused", "failed"):
+            return StartResult(name, str(state), str(status.get("reason", "")))
+        if state == "backoff":
+            attempts = f"{status.get('failures')}/{status.get('max_failures')}"
+            return StartResult(
+                name,
+                "failing",
+                f"{status.get('reason', '')} (restarting, failed starts {attempts}); "
+                f"see `bulkhead logs {name}`",
+            )
         code = process.poll()
         if code is not None:
             return StartResult(name, "exited", f"exit code {code}; see `bulkhead logs {name}`")
@@ -86,24 +139,50 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
 
 
 def stop(paths: BotPaths) -> bool:
-    """SIGTERM the supervisor and wait until its lease is free; True if it was running."""
-    pid = lease_holder(paths.lock)
-    if pid is None:
+    """Stop whatever holds the bot's lease and wait until the lease is free; True if
+    anything was running.
+
+    The supervisor gets SIGTERM and stops its Freqtrade gracefully. A Freqtrade whose
+    supervisor is gone already got SIGINT from the kernel when it died (the supervisor
+    asks for that), and a second one would cut its clean shutdown short, so it is only
+    waited for. Whatever still holds the lease after the grace period is killed with its
+    process group.
+    """
+    record = read_record(paths.lock)
+    if record is None:
         return False
-    if pid > 0:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
+    if record.supervisor > 0 and _alive(record.supervisor):
+        _signal(record.supervisor, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if lease_holder(paths.lock) is None:
+        if not is_held(paths.lock):
             return True
         time.sleep(0.2)
-    # It ignored SIGTERM for too long: kill the supervisor and its Freqtrade outright.
-    child = read_status(paths).get("child_pid")
-    for target in (child, pid):
-        if isinstance(target, int) and target > 0:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(target, signal.SIGKILL)
+    for pid in lease_processes(paths.lock):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
+    kill_deadline = time.monotonic() + 10
+    while is_held(paths.lock) and time.monotonic() < kill_deadline:
+        time.sleep(0.1)
     return True
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return fields[0] != "Z"

@@ -8,6 +8,9 @@ gets SIGINT, as from a terminal) and then releases the lease.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -33,6 +36,8 @@ from bulkhead.config.render import (
 from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
+from bulkhead.fleet.environment import child_environment
+from bulkhead.fleet.ftapi import is_trading
 from bulkhead.fleet.lease import Lease, LeaseHeld
 from bulkhead.fleet.orphans import cleanup_before_start
 from bulkhead.logs import Redactor, event
@@ -53,8 +58,12 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_PREFLIGHT = 3
 EXIT_ALREADY_RUNNING = 4
+EXIT_FAILING = 5
 GRACE_S = 30.0
 HEAL_EVERY_S = 5.0
+HEALTH_EVERY_S = 1.0
+#: consecutive runs that died before trading (or soon after) before the supervisor gives up
+MAX_QUICK_FAILURES = 5
 
 
 class Report(Protocol):
@@ -85,14 +94,22 @@ class Supervisor:
     child_output: Path | None = None
     backoff: Backoff = field(default_factory=Backoff)
     redactor: Redactor = field(default_factory=Redactor)
-    _stopping: bool = False
-    _child: subprocess.Popen[bytes] | None = None
-    _restarts: int = 0
-    _child_env: dict[str, str] = field(default_factory=dict)
+    #: whether the child trades yet (its trading loop ran); Freqtrade's REST API by default
+    healthy: Callable[[BotPaths], bool] = is_trading
+    #: the process environment the child's allowlisted variables come from
+    inherited: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    max_quick_failures: int = MAX_QUICK_FAILURES
+    grace_s: float = GRACE_S
     #: the bot's own memory connection (ACL user), prepared on start; None: memory off
     memory: Callable[[], Connection] | None = None
     #: keeps an embedded Redis alive while the bot runs (restarts it if it died)
     memory_heal: Callable[[], bool] | None = None
+    _stopping: bool = False
+    _child: subprocess.Popen[bytes] | None = None
+    _lease: Lease | None = None
+    _restarts: int = 0
+    _quick_failures: int = 0
+    _child_env: dict[str, str] = field(default_factory=dict)
     _last_heal: float = 0.0
     #: runs before every start of Freqtrade (live: cancel stop orders it does not know)
     _before_start: Callable[[], None] | None = None
@@ -107,14 +124,16 @@ class Supervisor:
         except LeaseHeld as error:
             event(logger, "supervisor_refused", logging.ERROR, reason=str(error))
             return EXIT_ALREADY_RUNNING
+        self._lease = lease
         previous = self._install_signals()
         try:
             return self._run_leased()
         finally:
             self._restore_signals(previous)
-            if self._last_state != "refused":  # a refusal and its reason outlive us
+            if self._last_state not in ("refused", "failed"):  # their reason outlives us
                 self._write_status("stopped")
             lease.release()
+            self._lease = None
             event(logger, "supervisor_stop", restarts=self._restarts)
 
     def _run_leased(self) -> int:
@@ -216,12 +235,38 @@ class Supervisor:
     # -- the Freqtrade child ------------------------------------------------------------
 
     def _keep_running(self) -> int:
+        """Run Freqtrade until told to stop; restart it with backoff when it dies, and give
+        up after ``max_quick_failures`` runs in a row that died early: a bot that cannot
+        stay up (a strategy that crashes at start, a config Freqtrade refuses) is reported
+        as failed, with the reason, instead of being restarted forever."""
         while not self._stopping:
             started = time.monotonic()
-            code = self._run_child()
+            started_at = time.time()
+            code, traded = self._run_child()
             if self._stopping:
                 break
-            delay = self.backoff.next_delay(time.monotonic() - started)
+            lasted = time.monotonic() - started
+            if traded and lasted >= self.backoff.calm_after_s:
+                self._quick_failures = 0
+            self._quick_failures += 1
+            reason = self._exit_reason(code, started_at)
+            if self._quick_failures >= self.max_quick_failures:
+                event(
+                    logger,
+                    "freqtrade_failing",
+                    logging.CRITICAL,
+                    exit_code=code,
+                    failures=self._quick_failures,
+                    reason=reason,
+                )
+                self._write_status(
+                    "failed",
+                    last_exit=code,
+                    failures=self._quick_failures,
+                    reason=f"gave up after {self._quick_failures} failed starts: {reason}",
+                )
+                return EXIT_FAILING
+            delay = self.backoff.next_delay(lasted)
             self._restarts += 1
             event(
                 logger,
@@ -230,61 +275,108 @@ class Supervisor:
                 exit_code=code,
                 restart_in_s=delay,
                 restarts=self._restarts,
+                failures=self._quick_failures,
+                reason=reason,
             )
-            self._write_status("backoff", last_exit=code)
+            self._write_status(
+                "backoff",
+                last_exit=code,
+                failures=self._quick_failures,
+                max_failures=self.max_quick_failures,
+                ever_traded=traded,
+                reason=reason,
+            )
             deadline = time.monotonic() + delay
             while not self._stopping and time.monotonic() < deadline:
                 time.sleep(0.2)
         return EXIT_OK
 
-    def _run_child(self) -> int:
+    def _run_child(self) -> tuple[int, bool]:
+        """One run of Freqtrade: its exit code, and whether it ever traded (healthy)."""
         if self._before_start is not None:
             self._before_start()
+        if self._stopping:
+            return 0, False
+        assert self._lease is not None
         command = [*self.freqtrade, "trade", "--config", str(self.paths.config)]
         output = None
         if self.child_output is not None:
             self.child_output.parent.mkdir(parents=True, exist_ok=True)
             output = self.child_output.open("ab")
         try:
+            # The child inherits the lease's descriptor (pass_fds), so the lease stays
+            # held while any part of this instance lives, and it gets SIGINT the moment
+            # its supervisor dies, however it dies (PR_SET_PDEATHSIG).
             self._child = subprocess.Popen(  # noqa: S603 - our own interpreter and config
                 command,
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**_inherited_environment(), **self._child_env},
+                pass_fds=(self._lease.fd,),
+                preexec_fn=_die_with_parent(os.getpid()),  # the supervisor runs no threads
+                env=child_environment(self.inherited, self._child_env),
             )
-            event(logger, "freqtrade_started", pid=self._child.pid)
-            self._write_status("running", child_pid=self._child.pid)
-            while True:
-                try:
-                    code = self._child.wait(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    self._heal_memory()
-                    continue
+            child = self._child
+            self._lease.record_child(child.pid)
+            event(logger, "freqtrade_started", pid=child.pid)
+            self._write_status("starting", child_pid=child.pid)
+            if self._stopping:  # a signal came between our check and the start
+                child.send_signal(signal.SIGINT)
+            code, traded = self._wait(child)
             event(logger, "freqtrade_exited", exit_code=code, stopping=self._stopping)
-            return code
+            return code, traded
         finally:
             self._child = None
+            self._lease.record_child(None)
             if output is not None:
                 output.close()
 
+    def _wait(self, child: subprocess.Popen[bytes]) -> tuple[int, bool]:
+        """Wait for the child to exit: its exit code, and whether it ever traded.
+
+        Meanwhile: report it running once it trades, keep memory healed, and enforce the
+        stop grace period (here, never inside a signal handler)."""
+        healthy = False
+        last_probe = 0.0
+        kill_at: float | None = None
+        while True:
+            try:
+                return child.wait(timeout=0.25), healthy
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if self._stopping:
+                if kill_at is None:
+                    kill_at = now + self.grace_s
+                elif now >= kill_at:
+                    event(logger, "freqtrade_killed", logging.WARNING, after_s=self.grace_s)
+                    _kill_group(child.pid)
+                continue
+            self._heal_memory()
+            if not healthy and now - last_probe >= HEALTH_EVERY_S:
+                last_probe = now
+                if self.healthy(self.paths):
+                    healthy = True
+                    event(logger, "freqtrade_trading", pid=child.pid)
+                    self._write_status("running", child_pid=child.pid)
+
+    def _exit_reason(self, code: int, since: float) -> str:
+        """Why the child died, in one line: its exit code and its last error, redacted."""
+        line = last_error(self.paths.freqtrade_log, self.child_output, since)
+        text = f"Freqtrade exited with code {code}" + (f": {line}" if line else "")
+        return self.redactor(text)[:400]
+
     def stop(self) -> None:
-        """Ask Freqtrade to stop as Ctrl-C would; kill it if it ignores us for too long."""
+        """Ask Freqtrade to stop as Ctrl-C would. Safe in a signal handler: it only sets a
+        flag and forwards SIGINT; the wait loop kills the child after the grace period."""
         if self._stopping:
             return
         self._stopping = True
         event(logger, "stop_requested")
         child = self._child
-        if child is None or child.poll() is not None:
-            return
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            event(logger, "freqtrade_killed", logging.WARNING, after_s=GRACE_S)
-            child.kill()
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGINT)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -318,7 +410,76 @@ class Supervisor:
         temporary.replace(self.paths.status)
 
 
-def _inherited_environment() -> dict[str, str]:
-    """Our environment for Freqtrade, minus pytest's markers: with ``PYTEST_VERSION`` set,
-    Freqtrade skips its log configuration, and with it our JSON formatter and redaction."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A pre-exec hook giving the child SIGINT when its parent dies (Linux), so an
+    orphaned Freqtrade stops trading and frees the lease instead of trading on alone.
+
+    libc is looked up here, before the fork: the hook itself only makes two system calls.
+    If the parent already died before the hook ran, the child kills itself at once.
+    """
+    name = ctypes.util.find_library("c")
+    if not sys.platform.startswith("linux") or name is None:
+        return None
+    prctl = ctypes.CDLL(name, use_errno=True).prctl
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL a child and everything in its session (it leads its own process group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+TAIL_BYTES = 64 * 1024
+
+
+def last_error(log: Path, raw_output: Path | None, since: float) -> str:
+    """The last error Freqtrade logged since ``since`` (its JSON log), else the last line
+    of its raw output (a traceback before logging was set up); "" when there is none."""
+    for line in reversed(_tail_lines(log)):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("level") not in ("error", "critical"):
+            continue
+        if _logged_at(entry) < since - 0.5:
+            break
+        return str(entry.get("event", "")).splitlines()[0] if entry.get("event") else ""
+    if raw_output is not None:
+        for line in reversed(_tail_lines(raw_output)):
+            if line.strip():
+                return line.strip()
+    return ""
+
+
+def _tail_lines(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - TAIL_BYTES))
+            return handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _logged_at(entry: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(entry.get("time"))).timestamp()
+    except ValueError:
+        return 0.0
