@@ -86,8 +86,10 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
     instance per bot, whatever was killed before.
     """
     seen = observe(paths)
+    note = ""
     if seen.state == "orphaned":
         stop(paths)
+        note = f" (first stopped pid {seen.pid}, left by a supervisor that died)"
     elif is_running(paths):
         return StartResult(name, "already running", f"pid {seen.pid}")
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,7 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
         status = read_status(paths)
         state = status.get("state")
         if state == "running":
-            return StartResult(name, "running", f"pid {status.get('pid')}")
+            return StartResult(name, "running", f"pid {status.get('pid')}{note}")
         if state in ("refused", "failed"):
             return StartResult(name, str(state), str(status.get("reason", "")))
         if state == "backoff":
