@@ -1,7 +1,9 @@
 """Read bulkhead.yaml into a ``Fleet``, turning every problem into one readable line.
 
-An error names the field path, the bad value and what is allowed; values under
-``credentials`` are never echoed, since a misplaced secret must not reach a terminal.
+An error names the field path, the bad value (cut short) and what is allowed; values
+under credential fields are never echoed, since a misplaced secret must not reach a
+terminal. The file is read bounded (see ``document``), so no spec, however hostile,
+costs more than a small one to load or to refuse.
 """
 
 from __future__ import annotations
@@ -9,40 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
+from bulkhead.config.document import load_document, read_spec_bytes
 from bulkhead.config.models import Fleet
+from bulkhead.config.problems import SpecError, described, shown
 from bulkhead.strategy import REGISTRY
 
-
-class SpecError(ValueError):
-    """bulkhead.yaml is unusable: stop, start nothing, and show the operator the lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def _describe(error: ErrorDetails) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if "credentials" in location or error["type"] == "missing":
-        return f"{location}: {message}"
-    shown = repr(error.get("input"))
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{location}: {message} (got {shown})"
+__all__ = ["SpecError", "load_fleet", "parse_fleet", "parse_spec_bytes"]
 
 
 def parse_fleet(document: Any) -> Fleet:
+    """A ``Fleet`` from plain data (as YAML gives it), or a ``SpecError`` of lines."""
     try:
         fleet = Fleet.model_validate(document)
     except ValidationError as error:
-        raise SpecError([_describe(e) for e in error.errors()]) from None
+        raise SpecError(described(error.errors())) from None
     problems = [
-        f"bots.{index}.strategy.name: unknown strategy {bot.strategy.name!r} "
+        f"bots.{index}.strategy.name: unknown strategy {shown(bot.strategy.name)} "
         f"(allowed: {', '.join(sorted(REGISTRY))})"
         for index, bot in enumerate(fleet.bots)
         if bot.strategy.name not in REGISTRY
@@ -52,11 +38,11 @@ def parse_fleet(document: Any) -> Fleet:
     return fleet
 
 
+def parse_spec_bytes(data: bytes) -> Fleet:
+    """A ``Fleet`` from the bytes of a spec file, bounded as ``document`` describes."""
+    return parse_fleet(load_document(data))
+
+
 def load_fleet(path: Path) -> Fleet:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise SpecError([f"{path}: cannot read ({error.strerror})"]) from None
-    except yaml.YAMLError as error:
-        raise SpecError([f"{path}: not valid YAML ({error})"]) from None
-    return parse_fleet(document)
+    """The fleet in the spec file at ``path``; problems are lines without the path."""
+    return parse_spec_bytes(read_spec_bytes(path))
