@@ -11,6 +11,7 @@ import json
 import os
 import secrets as token_source
 import socket
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,18 +32,32 @@ def resolve_credentials(
 ) -> dict[str, SecretStr]:
     """The bot's key, secret and passphrase from their references (env or files)."""
     refs = bot.credentials
-    return {part: getattr(refs, part).resolve(environ, base_dir) for part in CREDENTIAL_PARTS}
+    return {
+        part: getattr(refs, part).resolve(
+            environ, base_dir, label=f"bot {bot.name}: credentials.{part}"
+        )
+        for part in CREDENTIAL_PARTS
+    }
 
 
 def write_private(path: Path, document: Any) -> None:
-    """Write JSON readable by the owner only, replacing the file atomically."""
+    """Write JSON readable by the owner only, replacing the file atomically.
+
+    The temporary file is created 0600 under a unique name beside the target and removed
+    whatever goes wrong (a value JSON cannot hold, a full disk, Ctrl-C), so a failed
+    write leaves the old file as it was and nothing else behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(document, handle, indent=2)
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(document, handle, indent=2, allow_nan=False)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _free_port() -> int:

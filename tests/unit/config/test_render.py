@@ -149,3 +149,19 @@ def test_secrets_resolve_from_env_from_name_file_and_from_files(tmp_path: Path):
 def test_a_missing_secret_is_an_error_naming_the_reference_only():
     with pytest.raises(SecretResolutionError, match="env NOPE is missing or empty"):
         SecretRef(env="NOPE").resolve({})
+
+
+def test_a_failed_private_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path):
+    target = tmp_path / "config.json"
+    write_private(target, {"kept": True})
+    with pytest.raises(TypeError):
+        write_private(target, {"kept": False, "unwritable": object()})
+    assert json.loads(target.read_text()) == {"kept": True}
+    assert [path.name for path in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_a_private_write_is_owner_only_from_its_first_byte(tmp_path: Path):
+    target = tmp_path / "nested" / "api.json"
+    write_private(target, {"password": "p"})
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [path.name for path in target.parent.iterdir()] == ["api.json"]
