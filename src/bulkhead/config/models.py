@@ -10,30 +10,130 @@ converts, it only enforces the amount written here.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
+from bulkhead.config.problems import FieldProblem, Location, shown
 from bulkhead.config.secrets import Credentials, SecretRef
 
 BOT_NAME = r"^[a-z][a-z0-9-]{0,31}$"
-PAIR = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+PAIR = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}")
 TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 STAKE_CURRENCIES = ("USDT", "USDC")
 #: share of the budget kept back so that fees on top of a full stake never overdraw it
 FEE_RESERVE = Decimal("0.01")
+#: the precision stakes are rendered at (USDT and USDC are both counted in cents here)
+STAKE_PRECISION = Decimal("0.01")
+#: The smallest stake a bot may have. KuCoin's minFunds and quoteMinSize for USDT and
+#: USDC spot pairs are 0.1 (the twin derives the same 0.1 for every symbol, see
+#: sim/scenario.py), so a smaller stake can never place an order on any pair: the bot
+#: would run, or in dry-run restart, forever without trading. A pair's own minimum
+#: (size x price, and Freqtrade's padding for the stop-loss) is preflight's question.
+MIN_STAKE = Decimal("0.1")
+#: the names that reach a twin on this machine only (with every 127.0.0.0/8 and ::1)
+LOOPBACK_NAMES = frozenset({"localhost"})
+#: most days a retention may keep (a century: longer overflows time arithmetic)
+MAX_DAYS = 36_500
+#: most candles a protection may look back or stop for
+MAX_CANDLES = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (a URL's host, brackets and all)."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Exchange(_Strict):
-    """Where the bot trades: real KuCoin, or a twin at a loopback URL for rehearsal."""
+    """Where the bot trades: real KuCoin, or a KuCoin twin to rehearse against.
+
+    The bot's key goes wherever ``target`` points, and preflight believes what that
+    host says about the key. So a twin must be on this machine (127.0.0.0/8, ::1 or
+    localhost) unless ``remote_twin: true`` says that a twin elsewhere is meant, such as
+    the Compose service ``http://twin:8080``. Even then plain http is only for a
+    single-label name (a service on the Compose network, resolved inside it); a twin
+    at any other address must speak https, so the key never crosses a network in clear.
+    """
 
     target: Literal["kucoin"] | AnyHttpUrl = "kucoin"
+    remote_twin: bool = Field(
+        default=False,
+        strict=True,
+        description="true: the twin at target may be on another host (e.g. http://twin:8080)",
+    )
+
+    @model_validator(mode="after")
+    def _twin_is_where_it_is_meant_to_be(self) -> Exchange:
+        if isinstance(self.target, str):
+            if self.remote_twin:
+                raise FieldProblem(
+                    (
+                        ("remote_twin",),
+                        "remote_twin: true is only for a twin URL; target is kucoin "
+                        "(allowed: remote_twin: false, or a twin URL as target)",
+                    )
+                )
+            return self
+        url = self.target
+        if url.username or url.password:
+            raise FieldProblem(
+                (
+                    ("target",),
+                    "a twin URL may not carry a user or password (the URL is not shown; "
+                    "allowed: http://HOST:PORT)",
+                )
+            )
+        if url.query is not None or url.fragment is not None:
+            raise FieldProblem(
+                (
+                    ("target",),
+                    f"a twin URL has no query or fragment (got {shown(str(url))}; "
+                    "allowed: http://HOST:PORT)",
+                )
+            )
+        host = url.host or ""
+        if is_loopback(host):
+            return self
+        if not self.remote_twin:
+            raise FieldProblem(
+                (
+                    ("target",),
+                    f"a twin must be on this machine (127.0.0.0/8, ::1 or localhost), since "
+                    f"the bot's key is sent to it and preflight trusts its answers (got "
+                    f"{shown(str(url))}); set exchange.remote_twin: true to mean a twin "
+                    "elsewhere, e.g. http://twin:8080 in Docker Compose",
+                )
+            )
+        if url.scheme == "http" and ("." in host or ":" in host):
+            raise FieldProblem(
+                (
+                    ("target",),
+                    f"a remote twin over plain http must be a single-label name such as a "
+                    f"Compose service (http://twin:8080); elsewhere use https (got "
+                    f"{shown(str(url))})",
+                )
+            )
+        return self
 
     @property
     def is_twin(self) -> bool:
@@ -45,40 +145,43 @@ class Exchange(_Strict):
 
 
 class Budget(_Strict):
-    amount: Decimal = Field(gt=0, le=1_000_000, description="most the bot may ever commit")
+    amount: Decimal = Field(
+        gt=0, le=1_000_000, decimal_places=8, description="most the bot may ever commit"
+    )
     currency: Literal["USDT", "USDC"] = "USDT"
 
 
 class Strategy(_Strict):
-    name: str = Field(description="a strategy from Bulkhead's registry")
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(max_length=64, description="a strategy from Bulkhead's registry")
+    #: handed to the strategy through the rendered (JSON) config, so JSON values only
+    params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class StoplossGuard(_Strict):
     enabled: bool = True
-    lookback_period_candles: int = Field(default=24, ge=1)
-    trade_limit: int = Field(default=3, ge=1)
-    stop_duration_candles: int = Field(default=12, ge=1)
+    lookback_period_candles: int = Field(default=24, ge=1, le=MAX_CANDLES)
+    trade_limit: int = Field(default=3, ge=1, le=1_000)
+    stop_duration_candles: int = Field(default=12, ge=1, le=MAX_CANDLES)
 
 
 class MaxDrawdown(_Strict):
     enabled: bool = True
-    lookback_period_candles: int = Field(default=48, ge=1)
-    trade_limit: int = Field(default=5, ge=1)
-    stop_duration_candles: int = Field(default=24, ge=1)
+    lookback_period_candles: int = Field(default=48, ge=1, le=MAX_CANDLES)
+    trade_limit: int = Field(default=5, ge=1, le=1_000)
+    stop_duration_candles: int = Field(default=24, ge=1, le=MAX_CANDLES)
     max_allowed_drawdown: float = Field(default=0.15, gt=0, lt=1)
 
 
 class CooldownPeriod(_Strict):
     enabled: bool = True
-    stop_duration_candles: int = Field(default=2, ge=1)
+    stop_duration_candles: int = Field(default=2, ge=1, le=MAX_CANDLES)
 
 
 class LowProfitPairs(_Strict):
     enabled: bool = True
-    lookback_period_candles: int = Field(default=72, ge=1)
-    trade_limit: int = Field(default=4, ge=1)
-    stop_duration_candles: int = Field(default=24, ge=1)
+    lookback_period_candles: int = Field(default=72, ge=1, le=MAX_CANDLES)
+    trade_limit: int = Field(default=4, ge=1, le=1_000)
+    stop_duration_candles: int = Field(default=24, ge=1, le=MAX_CANDLES)
     required_profit: float = Field(default=0.0, ge=-1, le=1)
 
 
@@ -93,11 +196,11 @@ class Retention(_Strict):
     """How long each class of memory is kept. Trades are kept forever: only an explicit
     ``bulkhead memory prune --trades-older-than`` removes them."""
 
-    events_days: float = Field(default=90, gt=0)
-    equity_fine_days: float = Field(default=7, gt=0)
-    equity_coarse_days: float = Field(default=365, gt=0)
-    equity_coarse_every_s: int = Field(default=3600, ge=60)
-    insights_days: float = Field(default=30, gt=0)
+    events_days: float = Field(default=90, gt=0, le=MAX_DAYS)
+    equity_fine_days: float = Field(default=7, gt=0, le=MAX_DAYS)
+    equity_coarse_days: float = Field(default=365, gt=0, le=MAX_DAYS)
+    equity_coarse_every_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    insights_days: float = Field(default=30, gt=0, le=MAX_DAYS)
 
 
 class MemorySection(_Strict):
@@ -106,7 +209,7 @@ class MemorySection(_Strict):
     enabled: bool = True
     retention: Retention = Retention()
     #: how often the recorder re-reads Freqtrade's database to catch up on anything missed
-    reconcile_every_s: int = Field(default=60, ge=5)
+    reconcile_every_s: int = Field(default=60, ge=5, le=86_400)
 
 
 class MemoryDeployment(_Strict):
@@ -143,23 +246,72 @@ class Bot(_Strict):
     memory: MemorySection = MemorySection()
     risk: RiskSection = RiskSection()
 
+    @field_validator("subaccount")
+    @classmethod
+    def _subaccount_is_a_plain_name(cls, subaccount: str) -> str:
+        if subaccount != subaccount.strip() or not subaccount.isprintable():
+            raise ValueError(
+                "has spaces around it or unprintable characters, which no KuCoin "
+                "sub-account name has (allowed: the name exactly as KuCoin shows it)"
+            )
+        return subaccount
+
     @field_validator("pairs")
     @classmethod
     def _pairs_are_symbols(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            if not PAIR.match(pair):
-                raise ValueError(f"pair {pair!r} is not BASE/QUOTE, e.g. XRP/USDT")
-        if len(set(pairs)) != len(pairs):
-            raise ValueError("pairs are listed twice")
+        problems: list[tuple[Location, str]] = []
+        first: dict[str, int] = {}
+        for index, pair in enumerate(pairs):
+            if not PAIR.fullmatch(pair):
+                problems.append(((index,), f"pair {shown(pair)} is not BASE/QUOTE, e.g. XRP/USDT"))
+                continue
+            base, quote = pair.split("/")
+            if base == quote:
+                problems.append(
+                    (
+                        (index,),
+                        f"pair {pair} trades {base} against itself (allowed: two currencies)",
+                    )
+                )
+            if pair in first:
+                problems.append(
+                    ((index,), f"pair {pair} is listed twice, here and at pairs.{first[pair]}")
+                )
+            first.setdefault(pair, index)
+        if problems:
+            raise FieldProblem(*problems)
         return pairs
 
     @model_validator(mode="after")
-    def _pairs_trade_in_stake_currency(self) -> Bot:
-        for pair in self.pairs:
-            if pair.split("/")[1] != self.budget.currency:
-                raise ValueError(
-                    f"pair {pair} is not quoted in the budget currency {self.budget.currency}"
+    def _budget_buys_what_the_pairs_sell(self) -> Bot:
+        currency = self.budget.currency
+        problems: list[tuple[Location, str]] = [
+            (
+                ("pairs", index),
+                f"pair {pair} is not quoted in the budget currency {currency} "
+                f"(allowed: pairs ending in /{currency})",
+            )
+            for index, pair in enumerate(self.pairs)
+            if pair.split("/")[1] != currency
+        ]
+        stake = self.stake_per_trade
+        if stake < MIN_STAKE:
+            trades = self.max_open_trades
+            needed = (MIN_STAKE * trades / (1 - FEE_RESERVE)).quantize(
+                STAKE_PRECISION, ROUND_CEILING
+            )
+            problems.append(
+                (
+                    ("budget", "amount"),
+                    f"{shown(self.budget.amount)} {currency} leaves a stake of {stake} "
+                    f"{currency} per trade (amount x {1 - FEE_RESERVE} / max_open_trades "
+                    f"{trades}, rounded down to {STAKE_PRECISION}), under {MIN_STAKE} "
+                    f"{currency}, the smallest order KuCoin takes on any pair (allowed: at "
+                    f"least {needed} {currency} for {trades} open trade(s))",
                 )
+            )
+        if problems:
+            raise FieldProblem(*problems)
         return self
 
     @property
@@ -169,7 +321,12 @@ class Bot(_Strict):
         1 % stays back for entry fees (KuCoin charges them on top, in the quote currency).
         """
         usable = self.budget.amount * (1 - FEE_RESERVE)
-        return (usable / self.max_open_trades).quantize(Decimal("0.01"), "ROUND_DOWN")
+        return (usable / self.max_open_trades).quantize(STAKE_PRECISION, ROUND_DOWN)
+
+
+def subaccount_key(subaccount: str) -> str:
+    """A sub-account name as compared for sharing: case and surrounding spaces ignored."""
+    return subaccount.strip().casefold()
 
 
 class Fleet(_Strict):
@@ -178,13 +335,42 @@ class Fleet(_Strict):
     bots: list[Bot] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> Fleet:
-        names = [bot.name for bot in self.bots]
-        if len(set(names)) != len(names):
-            raise ValueError("bot names must be unique")
-        subs = [bot.subaccount for bot in self.bots if bot.mode == "live"]
-        if len(set(subs)) != len(subs):
-            raise ValueError("two live bots share a sub-account: each needs its own")
+    def _each_bot_has_its_own_name_and_live_subaccount(self) -> Fleet:
+        """Names tell bots (and their files) apart; a sub-account is one bot's money.
+
+        Sub-accounts are compared as KuCoin would mean them, so ``Bot1 `` and ``bot1``
+        are the same one; dry-run bots trade no money and may share.
+        """
+        problems: list[tuple[Location, str]] = []
+        named: dict[str, int] = {}
+        live: dict[str, int] = {}
+        for index, bot in enumerate(self.bots):
+            if bot.name in named:
+                problems.append(
+                    (
+                        ("bots", index, "name"),
+                        f"{bot.name!r} is also the name of bots.{named[bot.name]} "
+                        "(allowed: a name no other bot has)",
+                    )
+                )
+            named.setdefault(bot.name, index)
+            if bot.mode != "live":
+                continue
+            key = subaccount_key(bot.subaccount)
+            if key in live:
+                other = self.bots[live[key]]
+                problems.append(
+                    (
+                        ("bots", index, "subaccount"),
+                        f"{shown(bot.subaccount)} is the sub-account of live bot "
+                        f"bots.{live[key]} ({shown(other.subaccount)}) too, compared ignoring "
+                        "case and surrounding spaces (allowed: a sub-account of its own for "
+                        "each live bot)",
+                    )
+                )
+            live.setdefault(key, index)
+        if problems:
+            raise FieldProblem(*problems)
         return self
 
     def bot(self, name: str) -> Bot:
