@@ -59,12 +59,32 @@ def secrets_dir(spec: Path) -> Path:
     return spec.resolve().parent
 
 
+#: most bytes read from a .env file; one holds a few short lines
+MAX_DOTENV_BYTES = 256 * 1024
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments and blanks skipped, quotes stripped)."""
+    """KEY=VALUE lines of a .env file (comments and blanks skipped, quotes stripped).
+
+    The file holds secrets, so a problem with it is told by line number only, and it is
+    read bounded, like the spec beside it.
+    """
     values: dict[str, str] = {}
     if not path.exists():
         return values
-    for raw in path.read_text().splitlines():
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOTENV_BYTES + 1)
+    except OSError as error:
+        raise fail(f"{path}: cannot read ({error.strerror or type(error).__name__})") from None
+    if len(data) > MAX_DOTENV_BYTES:
+        raise fail(f"{path}: larger than {MAX_DOTENV_BYTES // 1024} KiB; is it really a .env?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        number = data.count(b"\n", 0, error.start) + 1
+        raise fail(f"{path}: line {number} is not UTF-8 text; save the file as UTF-8") from None
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

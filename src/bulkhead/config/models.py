@@ -303,7 +303,7 @@ class Bot(_Strict):
             problems.append(
                 (
                     ("budget", "amount"),
-                    f"{shown(self.budget.amount)} {currency} leaves a stake of {stake} "
+                    f"{self.budget.amount} {currency} leaves a stake of {stake} "
                     f"{currency} per trade (amount x {1 - FEE_RESERVE} / max_open_trades "
                     f"{trades}, rounded down to {STAKE_PRECISION}), under {MIN_STAKE} "
                     f"{currency}, the smallest order KuCoin takes on any pair (allowed: at "

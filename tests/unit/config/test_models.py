@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +144,7 @@ def test_a_budget_whose_stake_is_under_the_exchange_minimum_is_refused(
         with_bot(budget={"amount": amount, "currency": "USDT"}, max_open_trades=trades)
     )
     assert problems == [
-        f"bots.0.budget.amount: {Decimal(amount)!r} USDT leaves a stake of {stake} USDT per "
+        f"bots.0.budget.amount: {amount} USDT leaves a stake of {stake} USDT per "
         f"trade (amount x 0.99 / max_open_trades {trades}, rounded down to 0.01), under 0.1 "
         f"USDT, the smallest order KuCoin takes on any pair (allowed: at least {needed} USDT "
         f"for {trades} open trade(s))"
@@ -160,7 +159,7 @@ def test_the_smallest_budget_the_refusal_names_is_accepted(amount: str, trades: 
 
 def test_a_dry_run_bot_is_held_to_the_same_minimum_stake():
     problems = refusal(with_bot(budget={"amount": "0.05"}, mode="dry_run"))
-    assert problems[0].startswith("bots.0.budget.amount: Decimal('0.05') USDT leaves a stake")
+    assert problems[0].startswith("bots.0.budget.amount: 0.05 USDT leaves a stake")
 
 
 def test_a_budget_with_more_than_eight_decimal_places_is_refused():
