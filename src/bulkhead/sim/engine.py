@@ -6,6 +6,7 @@ Order matching lives in ``matching``; this module owns the records it works on. 
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from bulkhead.sim import errors
+from bulkhead.sim import errors, limits
 from bulkhead.sim.models import (
     ACCOUNT_TYPES,
     PERMISSIONS,
@@ -69,6 +70,9 @@ class Twin:
         for order in state.orders.values():
             if order.is_active:
                 self.active_orders.setdefault(order.uid, {})[order.id] = None
+        #: refused movements on record, so the ring (``limits.MAX_REFUSED_MOVEMENTS``)
+        #: is kept without counting the whole log on every refusal
+        self._refused_movements = sum(1 for m in state.movements if not m.accepted)
 
     def activate(self, order_id: str, uid: str) -> None:
         self.active_orders.setdefault(uid, {})[order_id] = None
@@ -96,9 +100,17 @@ class Twin:
         return self._wall_clock() + self.state.clock_offset_ms
 
     def advance_clock(self, seconds: float) -> None:
-        if seconds < 0:
-            raise TwinConfigError("the market clock only moves forward")
-        self.state.clock_offset_ms += int(seconds * 1000)
+        """Move market time forward, at most ``limits.MAX_CLOCK_OFFSET_S`` past the wall
+        clock in all: every price path is generated up to market time, so an unbounded
+        jump would be an unbounded amount of memory."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise TwinConfigError("the market clock only moves forward, by a finite time")
+        offset_ms = self.state.clock_offset_ms + int(seconds * 1000)
+        if offset_ms > limits.MAX_CLOCK_OFFSET_S * 1000:
+            raise TwinConfigError(
+                f"market time may run at most {limits.MAX_CLOCK_OFFSET_S} s ahead of the wall clock"
+            )
+        self.state.clock_offset_ms = offset_ms
 
     def next_id(self, now_ms: int | None = None) -> str:
         """A 24-hex id shaped like KuCoin's, unique within this twin (also across reloads).
@@ -279,37 +291,54 @@ class Twin:
         key: ApiKey | None,
         accepted: bool,
         code: str,
-        request: dict[str, object],
+        request: object,
         reason: str = "",
         api_key: str = "",
     ) -> MoneyMovement:
+        """Log a transfer or withdrawal attempt, with a bounded summary of its request.
+
+        Accepted movements are kept for good (they moved money); refused ones form a
+        ring of the latest ``limits.MAX_REFUSED_MOVEMENTS``, since anyone who can reach
+        the twin can make them, signed or not.
+        """
         movement = MoneyMovement.model_validate(
             {
                 "id": self.next_id(),
                 "kind": kind,
-                "api_key": key.api_key if key else api_key,
+                "api_key": key.api_key if key else _cut(api_key, limits.MAX_RECORDED_KEY_CHARS),
                 "uid": key.uid if key else None,
                 "accepted": accepted,
                 "code": code,
-                "reason": reason,
-                "request": request,
+                "reason": _cut(reason, limits.MAX_RECORDED_VALUE_CHARS),
+                "request": summarize_request(request),
                 "created_at": self.now_ms(),
             }
         )
-        self.state.movements.append(movement)
+        movements = self.state.movements
+        movements.append(movement)
+        if not accepted:
+            self._refused_movements += 1
+            if self._refused_movements > limits.MAX_REFUSED_MOVEMENTS:
+                oldest = next(i for i, m in enumerate(movements) if not m.accepted)
+                del movements[oldest]
+                self._refused_movements -= 1
         return movement
 
     def record_auth_refusal(self, method: str, path: str, api_key: str, code: str, ip: str) -> None:
-        self.state.auth_refusals.append(
+        """Log a refused private request; the latest ``limits.MAX_AUTH_REFUSALS`` are kept."""
+        refusals = self.state.auth_refusals
+        refusals.append(
             AuthRefusal(
-                method=method,
-                path=path,
-                api_key=api_key,
+                method=_cut(method, limits.MAX_RECORDED_NAME_CHARS),
+                path=_cut(path, limits.MAX_RECORDED_PATH_CHARS),
+                api_key=_cut(api_key, limits.MAX_RECORDED_KEY_CHARS),
                 code=code,
-                ip=ip,
+                ip=_cut(ip, limits.MAX_RECORDED_NAME_CHARS),
                 created_at=self.now_ms(),
             )
         )
+        if len(refusals) > limits.MAX_AUTH_REFUSALS:
+            del refusals[: len(refusals) - limits.MAX_AUTH_REFUSALS]
 
     # -- client order ids -------------------------------------------------------------
 
@@ -343,3 +372,34 @@ class Twin:
         for symbol in state.symbols:
             twin.source(symbol)
         return twin
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def summarize_request(request: object) -> dict[str, object]:
+    """What a movement record keeps of a request body: a few fields, each value cut short.
+
+    Enough to see what was asked for (currency, amount, direction, account ids), never
+    the whole of whatever a client sent: a scalar is kept (a long string cut), a nested
+    list or object is replaced by its size.
+    """
+    if not isinstance(request, dict):
+        return {"unparsed": _cut(str(request), limits.MAX_RECORDED_VALUE_CHARS)}
+    summary: dict[str, object] = {}
+    for index, (name, value) in enumerate(request.items()):
+        if index == limits.MAX_RECORDED_FIELDS:
+            summary["…"] = f"{len(request) - index} more field(s)"
+            break
+        kept: object
+        if value is None or isinstance(value, bool | int | float):
+            kept = value
+        elif isinstance(value, str):
+            kept = _cut(value, limits.MAX_RECORDED_VALUE_CHARS)
+        elif isinstance(value, list | dict):
+            kept = f"<{type(value).__name__} of {len(value)}>"
+        else:
+            kept = _cut(str(value), limits.MAX_RECORDED_VALUE_CHARS)
+        summary[_cut(str(name), limits.MAX_RECORDED_NAME_CHARS)] = kept
+    return summary

@@ -103,3 +103,34 @@ def funds_below_minimum() -> KucoinError:
 
 def duplicate_client_oid() -> KucoinError:
     return KucoinError("126044", "clientOid duplicate")
+
+
+# -- requests refused before routing --------------------------------------------------
+#
+# KuCoin's own front end answers an oversized or malformed request with a bare HTTP error
+# page; the twin answers in KuCoin's envelope instead, so a client's error path sees what
+# it sees for every other refusal. The code is 400100, KuCoin's parameter error: ccxt maps
+# it to BadRequest, which callers (Freqtrade included) treat as "do not retry", the right
+# reading for a request that will be too large however often it is sent. Any other code
+# (an invented "413000", say) would reach ccxt as a bare ExchangeError. The HTTP status
+# still says which limit it was (413, 414, 431, 400), for whoever reads the wire.
+
+
+def request_too_large(what: str, limit: int, http_status: int) -> KucoinError:
+    return KucoinError("400100", f"{what} too large: at most {limit} bytes", http_status)
+
+
+def malformed_request() -> KucoinError:
+    return KucoinError("400100", "Invalid HTTP request received.", 400)
+
+
+def unsupported_media_type() -> KucoinError:
+    """KuCoin's own code for a body that is not ``application/json``."""
+    return KucoinError(
+        "415000", "Unsupported Media Type: the Content-Type must be application/json", 415
+    )
+
+
+def admin_refused(msg: str, http_status: int = 403) -> KucoinError:
+    """The admin API's own refusals (not a KuCoin endpoint, so its own 403000/401000)."""
+    return KucoinError(f"{http_status}000", msg, http_status)

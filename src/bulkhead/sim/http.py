@@ -39,10 +39,6 @@ class Request:
         """One header as text ("" when absent)."""
         return self.headers.get(name, b"").decode("latin-1")
 
-    @property
-    def body_text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
     def json(self) -> dict[str, Any]:
         """The body as a JSON object; a malformed or non-object body is KuCoin's 400100."""
         if not self.body:

@@ -14,7 +14,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bulkhead.sim import errors
+from bulkhead.sim import errors, limits
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.models import Fill, Order, SymbolSpec, User
 
@@ -23,18 +23,37 @@ STOP_BUY_HOLD_BUFFER = Decimal("1.05")
 _ZERO = Decimal(0)
 
 
-def _decimal(value: Any, field: str) -> Decimal:
+def parse_amount(value: Any, field: str, *, zero_ok: bool = False) -> Decimal:
+    """A client's amount, price or size as a Decimal, or KuCoin's 400100 saying why not.
+
+    Beyond "a positive number", the text is capped (``MAX_NUMBER_CHARS``) and the value
+    kept within [``MIN_AMOUNT``, ``MAX_AMOUNT``): a size like ``1e308`` or a thousand
+    digits is no order anyone means, and Decimal arithmetic on it would fail (the
+    increment check) or silently round (dust below Decimal's smallest exponent).
+    """
+    text = value if type(value) is str else str(value)
+    if len(text) > limits.MAX_NUMBER_CHARS:
+        raise errors.bad_parameter(f"{field} has too many digits")
     try:
-        parsed = Decimal(value if type(value) is str else str(value))
+        parsed = Decimal(text)
     except (InvalidOperation, ValueError):
         raise errors.bad_parameter(f"{field} is not a number") from None
-    if not parsed.is_finite() or parsed <= 0:
+    if not parsed.is_finite() or (parsed <= 0 and (parsed < 0 or not zero_ok)):
         raise errors.bad_parameter(f"{field} must be positive")
+    if parsed >= limits.MAX_AMOUNT:
+        raise errors.bad_parameter(f"{field} is too large")
+    if parsed < limits.MIN_AMOUNT and parsed:
+        raise errors.bad_parameter(f"{field} is too small")
     return parsed
 
 
 def _on_grid(value: Decimal, step: Decimal) -> bool:
-    return (value % step) == 0
+    """Whether ``value`` is a whole multiple of ``step``. A value so many steps long that
+    the remainder overflows Decimal's precision is, for a client, simply off the grid."""
+    try:
+        return (value % step) == 0
+    except InvalidOperation:
+        return False
 
 
 def _check_size(spec: SymbolSpec, size: Decimal) -> None:
@@ -76,6 +95,8 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     if order_type not in ("limit", "market"):
         raise errors.bad_parameter("type must be limit or market")
     client_oid = str(body.get("clientOid") or uuid.uuid4())
+    if len(client_oid) > limits.MAX_CLIENT_OID_CHARS:
+        raise errors.bad_parameter(f"clientOid is longer than {limits.MAX_CLIENT_OID_CHARS}")
     if twin.order_id_for_client_oid(user.uid, client_oid) is not None:
         raise errors.duplicate_client_oid()
     tif = str(body.get("timeInForce") or "GTC")
@@ -84,7 +105,7 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     stop = str(body.get("stop") or "")
     stop_price = _ZERO
     if body.get("stopPrice") not in (None, ""):
-        stop_price = _decimal(body["stopPrice"], "stopPrice")
+        stop_price = parse_amount(body["stopPrice"], "stopPrice")
         _check_price(spec, stop_price)
         if not stop:
             # KuCoin infers the direction from where the stop sits against the market.
@@ -95,21 +116,28 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
     if stop and stop_price == 0:
         raise errors.bad_parameter("stopPrice is required for a stop order")
 
+    remark = str(body.get("remark") or "")
+    tags = str(body.get("tags") or "")
+    if len(remark) > limits.MAX_ORDER_REMARK_CHARS or len(tags) > limits.MAX_ORDER_TAGS_CHARS:
+        raise errors.bad_parameter(
+            f"remark and tags take at most {limits.MAX_ORDER_REMARK_CHARS} characters"
+        )
+
     price = size = funds = _ZERO
     if order_type == "limit":
-        price = _decimal(body.get("price"), "price")
-        size = _decimal(body.get("size"), "size")
+        price = parse_amount(body.get("price"), "price")
+        size = parse_amount(body.get("size"), "size")
         _check_price(spec, price)
         _check_size(spec, size)
         if price * size < spec.min_funds:
             raise errors.funds_below_minimum()
     elif body.get("size") not in (None, ""):
-        size = _decimal(body["size"], "size")
+        size = parse_amount(body["size"], "size")
         _check_size(spec, size)
     elif body.get("funds") not in (None, ""):
         if side == "sell":
             raise errors.bad_parameter("a market sell takes size, not funds")
-        funds = _decimal(body["funds"], "funds")
+        funds = parse_amount(body["funds"], "funds")
         if funds < spec.quote_min_size or funds < spec.min_funds:
             raise errors.funds_below_minimum()
         if not _on_grid(funds, spec.quote_increment):
@@ -133,8 +161,8 @@ def place_order(twin: Twin, user: User, body: dict[str, Any], *, hf: bool) -> Or
         stop=stop,  # type: ignore[arg-type]
         stop_price=stop_price,
         client_oid=client_oid,
-        remark=str(body.get("remark") or ""),
-        tags=str(body.get("tags") or ""),
+        remark=remark,
+        tags=tags,
         hf=hf,
         created_at=now,
         updated_at=now,

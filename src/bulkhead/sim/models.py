@@ -197,10 +197,11 @@ class FaultSpec(_State):
     path_prefix: str = "/api/"
     #: how many requests it hits before it wears off; None means until cleared
     count: int | None = None
-    probability: float = Field(default=1.0, ge=0.0, le=1.0)
-    latency_ms: int = Field(default=0, ge=0)
-    #: for ``drop``: how long the connection hangs before being abandoned
-    hold_s: float = Field(default=30.0, ge=0.0)
+    probability: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    #: bounded (10 minutes) so that no fault can park a request for ever
+    latency_ms: int = Field(default=0, ge=0, le=600_000)
+    #: for ``drop``: how long the connection hangs before being abandoned (at most 1 hour)
+    hold_s: float = Field(default=30.0, ge=0.0, le=3600.0, allow_inf_nan=False)
 
 
 class ExchangeState(_State):

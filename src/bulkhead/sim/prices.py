@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bulkhead.sim import limits
 from bulkhead.sim.price_path import INTERVALS, Block, Candle, FloatArray, IntArray, PriceSource
 
 __all__ = [
@@ -58,14 +59,26 @@ class SyntheticSpec(BaseModel):
     #: The price at the anchor (server start), so a configured market is "at" this price
     #: when bots connect, whatever the random history before it did.
     start_price: float = Field(gt=0, allow_inf_nan=False)
-    interval_s: int = Field(default=60, gt=0)
-    history_days: float = Field(default=7, ge=0, allow_inf_nan=False)
+    interval_s: int = Field(default=60, gt=0, le=86400)
+    #: history is generated when the source is built: bounded, like all of it
+    #: (``limits.MAX_HISTORY_CANDLES`` base candles at most)
+    history_days: float = Field(default=7, ge=0, le=366, allow_inf_nan=False)
     volatility: float = Field(default=0.002, ge=0, allow_inf_nan=False)
     regime_switch_prob: float = Field(default=0.01, ge=0, le=1)
     volatile_multiplier: float = Field(default=4.0, gt=0, allow_inf_nan=False)
     jump_prob: float = Field(default=0.002, ge=0, le=1)
     jump_size: float = Field(default=0.03, ge=0, allow_inf_nan=False)
     drift: float = Field(default=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _history_is_bounded(self) -> SyntheticSpec:
+        candles = self.history_days * 86400 / self.interval_s
+        if candles > limits.MAX_HISTORY_CANDLES:
+            raise ValueError(
+                f"history_days={self.history_days} at interval_s={self.interval_s} is "
+                f"{candles:.0f} candles; at most {limits.MAX_HISTORY_CANDLES}"
+            )
+        return self
 
 
 PriceSourceSpec = Annotated[ReplaySpec | SyntheticSpec, Field(discriminator="kind")]

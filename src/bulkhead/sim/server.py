@@ -17,6 +17,7 @@ import uvicorn
 
 from bulkhead.sim.app import TwinApp
 from bulkhead.sim.engine import Twin
+from bulkhead.sim.protocol import KucoinHttpProtocol
 from bulkhead.sim.scenario import apply_scenario, credentials, load_scenario, write_credentials
 
 
@@ -68,7 +69,10 @@ def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) ->
         lifespan="on",
         log_level="warning" if quiet else "info",
         access_log=not quiet,
-        http="httptools",
+        # httptools with the twin's limits and KuCoin-shaped refusals (see ``protocol``);
+        # no WebSocket upgrade, so an upgrade request is answered as plain HTTP.
+        http=KucoinHttpProtocol,
+        ws="none",
         loop="uvloop",
         timeout_keep_alive=30,
         proxy_headers=False,

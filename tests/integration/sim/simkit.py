@@ -7,11 +7,14 @@ raw requests against it. ``Trader`` is the bot's view of one sub-account.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,20 @@ from bulkhead.sim.server import TwinServer, prepare
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sim.yaml"
 HF_KEY = "bot-hf-trade"
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def envelope(self) -> dict[str, Any]:
+        """The body as KuCoin's error envelope; fails the test if it is anything else."""
+        assert self.headers.get("content-type") == "application/json", self.headers
+        payload = json.loads(self.body)
+        assert set(payload) == {"code", "msg"}, payload
+        return dict(payload)
 
 
 @dataclass
@@ -122,6 +139,35 @@ class Sim:
 
     def signed_json(self, name: str, method: str, path: str, body: dict[str, Any]) -> Any:
         return self.signed(name, method, path, body=json.dumps(body, separators=(",", ":")))
+
+    def raw(self, request: bytes, *, timeout: float = 10.0) -> RawResponse:
+        """Send bytes as they are on a fresh connection and read one answer.
+
+        For what an HTTP client would refuse to send (URLs past its own limit, bad bytes,
+        unfinished headers). A refusal may come before everything is sent.
+        """
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=timeout) as conn:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.sendall(request)
+            answer = HTTPResponse(conn)
+            answer.begin()
+            return RawResponse(
+                answer.status,
+                {name.lower(): value for name, value in answer.getheaders()},
+                answer.read(),
+            )
+
+    def state_dump(self) -> bytes:
+        """The admin API's state dump, as the bytes it sends."""
+        response = self.http.get("/sim/v1/state")
+        assert response.status_code == 200, response.text
+        return response.content
+
+    def state(self) -> dict[str, Any]:
+        """The admin state dump without the market clock, which moves between two reads."""
+        state = json.loads(self.state_dump())["data"]
+        del state["market_time_ms"]
+        return dict(state)
 
     # -- state --------------------------------------------------------------------------
 

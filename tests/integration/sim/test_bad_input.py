@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from simkit import Account
+from simkit import Account, Sim
 
 ORDER = {"symbol": "XRP-USDT", "side": "buy", "type": "limit", "price": "0.5", "size": "10"}
 UNKNOWN_ID = "5c35c02703aa673ceec2a168"
@@ -51,6 +51,29 @@ BAD_ORDERS = {
         None,
     ),
     "stop-loss-without-stop-price": (order_body(stop="loss"), "400100", None),
+    # numbers no order means: each once crashed the increment check with a 500
+    "size-1e308": (order_body(size="1e308"), "400100", "size is too large"),
+    "size-1e308-as-json-number": (order_body(size=1e308), "400100", "size is too large"),
+    "price-1e308": (order_body(price="1e308"), "400100", "price is too large"),
+    "size-1e999999999": (order_body(size="1e999999999"), "400100", "size is too large"),
+    "size-a-thousand-digits": (order_body(size="1" * 1000), "400100", None),
+    "size-absurd-precision": (order_body(size="10." + "0" * 1000 + "1"), "400100", None),
+    "size-huge-integer": (order_body(size=10**30), "400100", "size is too large"),
+    "size-infinity": (order_body(size="Infinity"), "400100", None),
+    "size-nan": (order_body(size="NaN"), "400100", None),
+    "price-negative-zero": (order_body(price="-0"), "400100", None),
+    "size-a-boolean": (order_body(size=True), "400100", None),
+    "size-an-object": (order_body(size={"a": 1}), "400100", None),
+    "market-funds-1e308": (
+        order_body(type="market", price=None, size=None, funds="1e308"),
+        "400100",
+        "funds is too large",
+    ),
+    "market-size-1e308": (order_body(type="market", price=None, size="1e308"), "400100", None),
+    "stop-price-1e308": (order_body(stop="loss", stopPrice="1e308"), "400100", None),
+    "stop-price-nan": (order_body(stop="loss", stopPrice="nan"), "400100", None),
+    "client-oid-too-long": (order_body(clientOid="c" * 41), "400100", None),
+    "remark-too-long": (order_body(remark="r" * 21), "400100", None),
 }
 
 
@@ -81,6 +104,78 @@ def test_an_order_beyond_the_balance_is_insufficient_and_changes_nothing(
     )
     assert response.json()["code"] == ("126013" if shared_account.hf else "200004")
     assert sim.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    "stop_price", ["1e308", "-1", "inf", "nan", "1" * 100, "0.5" + "0" * 100], ids=str
+)
+def test_a_stop_order_with_an_absurd_stop_price_is_a_parameter_error(
+    shared_account: Account, stop_price: str
+) -> None:
+    sim = shared_account.sim
+    before = sim.fingerprint()
+    response = sim.signed(
+        shared_account.key, "POST", "/api/v1/stop-order", body=order_body(stopPrice=stop_price)
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "400100"
+    assert sim.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1e308", 1e308, "Infinity", "NaN", "-5", "1" * 100, "1e-999999999", "0.000000001"],
+    ids=lambda amount: str(amount)[:20],
+)
+def test_a_transfer_of_an_absurd_amount_is_a_parameter_error_and_moves_nothing(
+    market_sim: Sim, amount: object
+) -> None:
+    before = market_sim.fingerprint()
+    response = market_sim.signed_json(
+        "master-admin",
+        "POST",
+        "/api/v3/accounts/universal-transfer",
+        {
+            "clientOid": "t1",
+            "currency": "USDT",
+            "amount": amount,
+            "type": "INTERNAL",
+            "fromAccountType": "MAIN",
+            "toAccountType": "TRADE",
+        },
+    )
+    assert response.status_code < 500
+    assert response.json()["code"] in ("400100", "200004"), response.json()
+    assert market_sim.fingerprint() == before
+
+
+ABSURD_ADMIN_NUMBERS = {
+    "balance-infinity": ("balances", {"user": "bot1", "currency": "USDT", "amount": "Infinity"}),
+    "balance-nan": ("balances", {"user": "bot1", "currency": "USDT", "amount": "NaN"}),
+    "balance-1e308": ("balances", {"user": "bot1", "currency": "USDT", "amount": "1e308"}),
+    "fee-nan": ("symbols/XRP-USDT/fees", {"taker": "NaN"}),
+    "fee-1e308": ("symbols/XRP-USDT/fees", {"maker": "1e308"}),
+    "clock-1e308-seconds": ("clock/advance", {"seconds": 1e308}),
+    "clock-nan-seconds": ("clock/advance", {"seconds": "nan"}),
+    "clock-ten-years": ("clock/advance", {"seconds": 10 * 365 * 86400}),
+    "user-unknown-mode": ("users", {"name": "x", "mode": "sideways"}),
+    "key-version-1e308": ("keys", {"user": "bot1", "version": 1e308}),
+    "fault-latency-30-years": ("faults", {"kind": "latency", "latency_ms": 10**12}),
+    "rate-limit-quota-true": ("rate-limit", {"quota": True}),
+}
+
+
+@pytest.mark.parametrize("case", list(ABSURD_ADMIN_NUMBERS), ids=list(ABSURD_ADMIN_NUMBERS))
+def test_an_admin_request_with_an_absurd_number_is_a_parameter_error(
+    market_sim: Sim, case: str
+) -> None:
+    path, body = ABSURD_ADMIN_NUMBERS[case]
+    method = {"symbols/XRP-USDT/fees": "PUT", "rate-limit": "PUT"}.get(path, "POST")
+    before = market_sim.state()
+    response = market_sim.http.request(method, f"/sim/v1/{path}", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "400100"
+    assert market_sim.state() == before
 
 
 def test_a_stop_order_without_a_stop_price_is_refused(shared_account: Account) -> None:

@@ -10,10 +10,10 @@ import functools
 from decimal import Decimal
 from typing import Any
 
-from bulkhead.sim import errors, shapes
+from bulkhead.sim import errors, limits, shapes
 from bulkhead.sim.engine import TwinConfigError
 from bulkhead.sim.http import Route
-from bulkhead.sim.models import ACCOUNT_TYPES, Balance, User
+from bulkhead.sim.models import ACCOUNT_TYPES, User
 from bulkhead.sim.routes.context import Call, paginate, positive_amount, require_master
 from bulkhead.sim.shapes import num
 
@@ -97,8 +97,13 @@ def list_subs(call: Call) -> dict[str, object]:
 def create_sub(call: Call) -> dict[str, Any]:
     require_master(call)
     body = call.request.json()
+    name = str(body.get("subName", ""))
+    if len(name) > limits.MAX_SUB_NAME_CHARS:
+        raise errors.bad_parameter(f"subName takes at most {limits.MAX_SUB_NAME_CHARS} characters")
+    if len(str(body.get("remarks") or "")) > limits.MAX_REMARK_CHARS:
+        raise errors.bad_parameter(f"remarks take at most {limits.MAX_REMARK_CHARS} characters")
     try:
-        user = call.twin.create_user(str(body.get("subName", "")))
+        user = call.twin.create_user(name)
     except TwinConfigError as error:
         raise errors.bad_parameter(str(error)) from None
     return {
@@ -132,15 +137,18 @@ def create_sub_key(call: Call) -> dict[str, Any]:
     ]
     whitelist = [ip.strip() for ip in str(body.get("ipWhitelist", "")).split(",") if ip.strip()]
     passphrase = str(body.get("passphrase", ""))
-    if len(passphrase) < 7:
+    if not 7 <= len(passphrase) <= limits.MAX_PASSPHRASE_CHARS:
         raise errors.bad_parameter("passphrase must be 7 to 32 characters")
+    remark = str(body.get("remark", ""))
+    if len(remark) > limits.MAX_REMARK_CHARS:
+        raise errors.bad_parameter(f"remark takes at most {limits.MAX_REMARK_CHARS} characters")
     try:
         key = call.twin.create_key(
             sub,
             permissions,
             ip_whitelist=whitelist,
             passphrase=passphrase,
-            remark=str(body.get("remark", "")),
+            remark=remark,
         )
     except TwinConfigError as error:
         raise errors.bad_parameter(str(error)) from None
@@ -226,12 +234,23 @@ def _account_type(raw: object) -> str:
 
 
 def _move(
-    call: Call, kind: str, body: dict[str, Any], source: Balance, target: Balance, amount: Decimal
+    call: Call,
+    kind: str,
+    body: dict[str, Any],
+    source: tuple[User, str],
+    target: tuple[User, str],
+    currency: str,
+    amount: Decimal,
 ) -> None:
-    try:
-        call.twin.move(source, target, amount)
-    except errors.KucoinError as error:
-        raise _refuse(call, kind, body, error) from None
+    """Move ``amount`` from one (user, account type) to another, or refuse and record.
+
+    The source is only looked up and the target row made once the move is sure, so a
+    refused transfer leaves no empty balance row behind.
+    """
+    source_balance = source[0].find_balance(source[1], currency)
+    if source_balance is None or source_balance.available < amount:
+        raise _refuse(call, kind, body, errors.insufficient_balance())
+    call.twin.move(source_balance, target[0].balance(target[1], currency), amount)
 
 
 def universal_transfer(call: Call) -> dict[str, str]:
@@ -255,12 +274,7 @@ def universal_transfer(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     _move(
-        call,
-        kind,
-        body,
-        source_user.balance(source_type, currency),
-        target_user.balance(target_type, currency),
-        amount,
+        call, kind, body, (source_user, source_type), (target_user, target_type), currency, amount
     )
     return {"orderId": _accepted(call, kind, body)}
 
@@ -276,14 +290,7 @@ def inner_transfer(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     currency = str(body.get("currency", ""))
-    _move(
-        call,
-        kind,
-        body,
-        user.balance(source_type, currency),
-        user.balance(target_type, currency),
-        amount,
-    )
+    _move(call, kind, body, (user, source_type), (user, target_type), currency, amount)
     return {"orderId": _accepted(call, kind, body)}
 
 
@@ -302,14 +309,11 @@ def sub_transfer(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     currency = str(body.get("currency", ""))
-    master_balance, sub_balance_ = (
-        master.balance(master_type, currency),
-        sub.balance(sub_type, currency),
-    )
+    master_side, sub_side = (master, master_type), (sub, sub_type)
     if direction == "OUT":
-        _move(call, kind, body, master_balance, sub_balance_, amount)
+        _move(call, kind, body, master_side, sub_side, currency, amount)
     else:
-        _move(call, kind, body, sub_balance_, master_balance, amount)
+        _move(call, kind, body, sub_side, master_side, currency, amount)
     return {"orderId": _accepted(call, kind, body)}
 
 
@@ -324,8 +328,8 @@ def withdraw(call: Call) -> dict[str, str]:
     except errors.KucoinError as error:
         raise _refuse(call, kind, body, error) from None
     currency = str(body.get("currency", ""))
-    source = user.balance("main", currency)
-    if source.available < amount:
+    source = user.find_balance("main", currency)
+    if source is None or source.available < amount:
         raise _refuse(call, kind, body, errors.insufficient_balance())
     source.balance -= amount
     return {"withdrawalId": _accepted(call, kind, body)}

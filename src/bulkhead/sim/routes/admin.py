@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from bulkhead.sim import errors
 from bulkhead.sim.engine import TwinConfigError
 from bulkhead.sim.http import Route
+from bulkhead.sim.matching import parse_amount
 from bulkhead.sim.models import ACCOUNT_TYPES, FaultSpec
 from bulkhead.sim.prices import PriceSourceSpec, build_price_source
 from bulkhead.sim.routes.context import Call
@@ -48,11 +49,14 @@ def state(call: Call) -> dict[str, Any]:
 
 def create_user(call: Call) -> dict[str, Any]:
     body = call.request.json()
+    mode = body.get("mode", "classic")
+    if mode not in ("classic", "hf"):
+        raise errors.bad_parameter("mode must be classic or hf")
     try:
         user = call.twin.create_user(
             str(body.get("name", "")),
             master=bool(body.get("master", False)),
-            mode=body.get("mode", "classic"),
+            mode=mode,
         )
     except TwinConfigError as error:
         raise _invalid(error) from None
@@ -71,7 +75,7 @@ def create_key(call: Call) -> dict[str, Any]:
             name=str(body.get("name", "")),
             version=int(body.get("version", 2)),
         )
-    except (TwinConfigError, TypeError, ValueError) as error:
+    except (TwinConfigError, TypeError, ValueError, ArithmeticError) as error:
         raise _invalid(error) from None
     return credentials(call.twin, [key])[0]
 
@@ -83,7 +87,7 @@ def set_balance(call: Call) -> dict[str, str]:
         raise errors.bad_parameter(f"account must be one of {ACCOUNT_TYPES}")
     try:
         user = call.twin.user_by_name(str(body.get("user", "")))
-        amount = Decimal(str(body.get("amount")))
+        amount = parse_amount(body.get("amount"), "amount", zero_ok=True)
         call.twin.set_balance(user, str(body.get("currency", "")), amount, account)
     except (TwinConfigError, ArithmeticError) as error:
         raise _invalid(error) from None
@@ -114,12 +118,9 @@ def set_source(call: Call) -> dict[str, str]:
 def set_fees(call: Call) -> dict[str, str]:
     spec = call.twin.symbol(call.request.params["symbol"])
     body = call.request.json()
-    try:
-        taker = Decimal(str(body.get("taker", spec.taker_fee_rate)))
-        maker = Decimal(str(body.get("maker", spec.maker_fee_rate)))
-    except ArithmeticError as error:
-        raise _invalid(error) from None
-    if not (0 <= taker < 1 and 0 <= maker < 1):
+    taker = parse_amount(body.get("taker", spec.taker_fee_rate), "taker", zero_ok=True)
+    maker = parse_amount(body.get("maker", spec.maker_fee_rate), "maker", zero_ok=True)
+    if not (taker < 1 and maker < 1):
         raise errors.bad_parameter("fee rates must lie in [0, 1)")
     spec.taker_fee_rate, spec.maker_fee_rate = taker, maker
     return {"symbol": spec.symbol, "taker": str(taker), "maker": str(maker)}
@@ -154,18 +155,19 @@ def set_user_flags(call: Call) -> dict[str, Any]:
         user = call.twin.user_by_name(call.request.params["name"])
     except TwinConfigError as error:
         raise _invalid(error) from None
+    # Everything is checked before anything changes: a refused request changes nothing.
+    if "mode" in body and body["mode"] not in ("classic", "hf"):
+        raise errors.bad_parameter("mode must be classic or hf")
     if "frozen" in body:
         user.frozen = bool(body["frozen"])
     if "mode" in body:
-        if body["mode"] not in ("classic", "hf"):
-            raise errors.bad_parameter("mode must be classic or hf")
         user.mode = body["mode"]
     return {"name": user.name, "frozen": user.frozen, "mode": user.mode}
 
 
 def set_rate_limit(call: Call) -> dict[str, int | None]:
     quota = call.request.json().get("quota")
-    if quota is not None and (not isinstance(quota, int) or quota <= 0):
+    if quota is not None and (type(quota) is not int or quota <= 0):
         raise errors.bad_parameter("quota must be a positive integer or null")
     call.twin.state.rate_limit_quota = quota
     return {"quota": quota}
@@ -174,7 +176,7 @@ def set_rate_limit(call: Call) -> dict[str, int | None]:
 def advance_clock(call: Call) -> dict[str, int]:
     try:
         call.twin.advance_clock(float(call.request.json().get("seconds", 0)))
-    except (TwinConfigError, TypeError, ValueError) as error:
+    except (TwinConfigError, TypeError, ValueError, ArithmeticError) as error:
         raise _invalid(error) from None
     return {"market_time_ms": call.twin.now_ms()}
 

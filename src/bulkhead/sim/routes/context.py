@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from bulkhead.sim import errors
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.http import Request
+from bulkhead.sim.matching import parse_amount
 from bulkhead.sim.models import ApiKey, User
 
 
@@ -49,13 +50,17 @@ def require_master(call: Call) -> User:
     return call.me
 
 
+#: Every currency the twin lists has precision 8 (``shapes.currency``).
+AMOUNT_INCREMENT = Decimal("1e-8")
+
+
 def positive_amount(raw: object, field: str = "amount") -> Decimal:
-    try:
-        amount = Decimal(str(raw))
-    except (InvalidOperation, ValueError):
-        raise errors.bad_parameter(f"{field} is not a number") from None
-    if not amount.is_finite() or amount <= 0:
-        raise errors.bad_parameter(f"{field} must be positive")
+    """A transfer or withdrawal amount: a positive number on the currency's 8-decimal
+    grid. Finer dust is KuCoin's "The amount increment is invalid." (ccxt: BadRequest);
+    accepted, it would be rounded away on one side and credited on the other."""
+    amount = parse_amount(raw, field)
+    if amount % AMOUNT_INCREMENT:
+        raise errors.bad_parameter("The amount increment is invalid.")
     return amount
 
 

@@ -1,0 +1,111 @@
+"""uvicorn's httptools protocol with bounded request heads and KuCoin-shaped refusals.
+
+Below the ASGI app, uvicorn parses the request line and headers itself, and it answers a
+request it cannot parse with a plain-text 400. It also has no limit of its own: a URL,
+a header or a list of headers can grow as long as a client keeps sending, all of it held
+in memory. This subclass adds the limits in ``limits`` (a URL over ``MAX_URL_BYTES`` is
+414, a head over ``MAX_HEAD_BYTES`` or with more than ``MAX_HEADERS`` headers is 431) and
+answers every request refused at this layer, malformed ones included, with KuCoin's
+envelope, so no client ever sees anything but ``{"code", "msg"}`` from the twin.
+
+It relies on uvicorn's ``HttpToolsProtocol`` internals (``url``, ``headers``,
+``send_400_response``, and a callback error surfacing as ``HttpParserError``), checked
+against uvicorn 0.54 by ``tests/integration/sim/test_http_limits.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from bulkhead.sim import errors, limits
+from bulkhead.sim.http import error_body
+
+
+class _Refused(Exception):
+    """Raised from a parser callback: httptools stops and uvicorn calls ``send_400_response``."""
+
+
+class KucoinHttpProtocol(HttpToolsProtocol):
+    """An HTTP/1.1 connection to the twin (pass the class as uvicorn's ``http``).
+
+    The per-request cost is a few integer additions: the head is measured as the parser
+    hands it over (the URL, then each header), and bytes are counted before the parser
+    sees them only while a head is still incomplete, which is how an endless header
+    (buffered by httptools until its line ends) is cut off.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusal: errors.KucoinError | None = None
+        #: bytes received since the current head began, while it is incomplete
+        self._head_bytes = 0
+        self._in_head = True
+        #: the URL and header bytes of the current head, as parsed
+        self._head_size = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._in_head
+            and self._head_bytes > limits.MAX_HEAD_BYTES
+            and not self.transport.is_closing()
+        ):
+            self._refusal = errors.request_too_large("Request head", limits.MAX_HEAD_BYTES, 431)
+            self.send_400_response("")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > limits.MAX_URL_BYTES:
+            self._refuse(errors.request_too_large("Request URL", limits.MAX_URL_BYTES, 414))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._head_size += len(name) + len(value)
+        if (
+            self._head_size + len(self.url) > limits.MAX_HEAD_BYTES
+            or len(self.headers) > limits.MAX_HEADERS
+        ):
+            self._refuse(errors.request_too_large("Request head", limits.MAX_HEAD_BYTES, 431))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The bytes after this message belong to the next head.
+        self._in_head = True
+        self._head_bytes = 0
+
+    def _refuse(self, error: errors.KucoinError) -> None:
+        self._refusal = error
+        raise _Refused(error.msg)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, as KuCoin's envelope."""
+        error = self._refusal or errors.malformed_request()
+        body = error_body(error)
+        content = [STATUS_LINE[error.http_status]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"connection: close\r\n",
+                b"\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
