@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ipaddress
 import logging
 import random
@@ -24,7 +25,7 @@ from bulkhead.sim.http import Request, Route, Router, error_body, parse_query, s
 from bulkhead.sim.models import FaultSpec
 from bulkhead.sim.routes import build_router
 from bulkhead.sim.routes.accounts import MOVEMENT_PATHS
-from bulkhead.sim.routes.context import Call
+from bulkhead.sim.routes.context import AdminCall, Call
 
 logger = logging.getLogger("bulkhead.sim")
 
@@ -294,22 +295,46 @@ class TwinApp:
         ]
 
     def _admin(self, route: Route, request: Request) -> Response:
-        if not _is_loopback(request.client_ip):
-            return Response(
-                403, error_body(errors.KucoinError("403000", "admin API is loopback only", 403))
-            )
-        if self.admin_token and request.header(b"authorization") != f"Bearer {self.admin_token}":
-            return Response(
-                401, error_body(errors.KucoinError("401000", "admin token required", 401))
-            )
+        refusal = self._admin_refusal(request)
+        if refusal is not None:
+            return self._error(refusal)
         try:
-            data = route.handler(Call(self.twin, request))
+            data = route.handler(AdminCall(self.twin, request, state_path=self.state_path))
+            return Response(200, success_body(data))
         except errors.KucoinError as error:
             return self._error(error)
         except Exception:
             logger.exception("unexpected error in admin %s %s", request.method, request.path)
             return self._error(errors.internal_error())
-        return Response(200, success_body(data))
+
+    def _admin_refusal(self, request: Request) -> errors.KucoinError | None:
+        """Why this admin request is refused, if it is.
+
+        The admin API mints keys and money, so beyond loopback and the optional token it
+        refuses anything a web page could send: a browser marks its requests with
+        ``Origin`` (every cross-site and every non-GET request) or ``Sec-Fetch-Site``,
+        a DNS-rebinding page reaches loopback under its own ``Host`` name, and the only
+        bodies a page can post without a CORS preflight are forms and plain text, so a
+        body must be declared ``application/json``.
+        """
+        if not _is_loopback(request.client_ip):
+            return errors.admin_refused("admin API is loopback only")
+        headers = request.headers
+        if b"origin" in headers:
+            return errors.admin_refused("admin API refuses requests from web pages (Origin)")
+        if headers.get(b"sec-fetch-site", b"none") not in _SAME_SITE:
+            return errors.admin_refused("admin API refuses cross-site requests (Sec-Fetch-Site)")
+        host = headers.get(b"host")
+        if host is not None and not _is_loopback_host(host):
+            return errors.admin_refused("admin API answers only to a loopback Host")
+        if self.admin_token and not hmac.compare_digest(
+            headers.get(b"authorization", b""), f"Bearer {self.admin_token}".encode()
+        ):
+            return errors.admin_refused("admin token required", 401)
+        content_type = headers.get(b"content-type")
+        if (request.body or content_type is not None) and not _is_json(content_type):
+            return errors.unsupported_media_type()
+        return None
 
     @staticmethod
     def _error(
@@ -334,9 +359,27 @@ def _parsed_or_text(request: Request) -> object:
         return request.body[: limits.MAX_RECORDED_VALUE_CHARS].decode("utf-8", "replace")
 
 
+_SAME_SITE = (b"none", b"same-origin")
 _MAX_BODY = limits.MAX_BODY_BYTES
 _MAX_BODY_DIGITS = len(str(_MAX_BODY))
 
 
 def _body_too_large() -> errors.KucoinError:
     return errors.request_too_large("Request body", _MAX_BODY, 413)
+
+
+def _is_loopback_host(host: bytes) -> bool:
+    """``localhost`` or a loopback address, with or without a port (``[::1]:8899``)."""
+    name = host.decode("latin-1").strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    return name == "localhost" or _is_loopback(name)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.partition(b";")[0].strip().lower()
+    return media_type == b"application/json"

@@ -7,7 +7,6 @@ Order matching lives in ``matching``; this module owns the records it works on. 
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import time
 import uuid
@@ -16,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bulkhead.sim import errors, limits
+from bulkhead.sim.files import write_private
 from bulkhead.sim.models import (
     ACCOUNT_TYPES,
     PERMISSIONS,
@@ -351,11 +351,11 @@ class Twin:
     # -- snapshots --------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the state atomically, so a crash mid-write never leaves half a snapshot."""
+        """Write the state owner-only and atomically: it holds every key's secret, and a
+        crash mid-write must never leave half a snapshot. ``path`` is the operator's own
+        choice (``--state``), so its folder is created when missing."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(self.synced_state().model_dump_json())
-        os.replace(temporary, path)
+        write_private(path, self.synced_state().model_dump_json().encode())
 
     @classmethod
     def load(

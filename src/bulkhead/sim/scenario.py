@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulkhead.sim.engine import Twin, TwinConfigError
+from bulkhead.sim.files import write_private
 from bulkhead.sim.models import (
     AccountType,
     ApiKey,
@@ -173,7 +173,4 @@ def credentials(twin: Twin, keys: list[ApiKey]) -> list[dict[str, Any]]:
 def write_credentials(path: Path, entries: list[dict[str, Any]]) -> None:
     """Secrets go to a 0600 file only, never to stdout or logs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(entries, handle, indent=2)
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(entries, indent=2).encode())

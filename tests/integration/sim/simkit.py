@@ -30,6 +30,7 @@ from bulkhead.sim.server import TwinServer, prepare
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sim.yaml"
 HF_KEY = "bot-hf-trade"
+STATE_FILE = "twin-state.json"
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 
 
 def start_twin(tmp: Path) -> tuple[TwinServer, dict[str, dict[str, Any]]]:
+    """The example scenario's twin, keeping its state in ``tmp`` (the one folder its admin
+    API may write snapshots to)."""
     prepared = prepare(EXAMPLE, credentials_out=tmp / "creds.json")
-    return TwinServer(prepared.twin), {str(c["name"]): dict(c) for c in prepared.credentials}
+    server = TwinServer(prepared.twin, state_path=tmp / STATE_FILE)
+    return server, {str(c["name"]): dict(c) for c in prepared.credentials}
 
 
 @dataclass

@@ -8,7 +8,6 @@ the state dump.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +18,7 @@ from bulkhead.sim.http import Route
 from bulkhead.sim.matching import parse_amount
 from bulkhead.sim.models import ACCOUNT_TYPES, FaultSpec
 from bulkhead.sim.prices import PriceSourceSpec, build_price_source
-from bulkhead.sim.routes.context import Call
+from bulkhead.sim.routes.context import AdminCall, Call
 from bulkhead.sim.scenario import ScenarioSymbol, credentials, symbol_spec
 
 REDACTED = "<redacted>"
@@ -181,16 +180,27 @@ def advance_clock(call: Call) -> dict[str, int]:
     return {"market_time_ms": call.twin.now_ms()}
 
 
-def snapshot(call: Call) -> dict[str, str]:
+def snapshot(call: AdminCall) -> dict[str, str]:
+    """Write the state now, to the state file or another file beside it.
+
+    A snapshot holds every key's secret, so it goes nowhere but the folder the operator
+    chose for the twin's state (``--state``): a name elsewhere, a symlink out of it or a
+    folder that would have to be created is refused, and without ``--state`` there is
+    no snapshot at all. The file is written 0600 and atomically (``files.write_private``).
+    """
+    if call.state_path is None:
+        raise errors.bad_parameter("no state folder: start the twin with --state to snapshot")
     raw = call.request.json().get("path")
-    if not raw:
-        raise errors.bad_parameter("path is required")
-    path = Path(str(raw))
+    folder = call.state_path.parent.resolve()
     try:
-        call.twin.save(path)
-    except OSError as error:
+        target = call.state_path if raw in (None, "") else folder / str(raw)
+        if target.resolve().parent != folder:
+            raise errors.bad_parameter(f"a snapshot is written only in the state folder {folder}")
+        call.twin.save(target)
+    except (OSError, ValueError, RuntimeError) as error:
+        # a name the file system refuses (too long, NUL byte), a symlink loop, a full disk
         raise _invalid(error) from None
-    return {"path": str(path)}
+    return {"path": str(target)}
 
 
 ROUTES = [

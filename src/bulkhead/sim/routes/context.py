@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from bulkhead.sim import errors
 from bulkhead.sim.engine import Twin
@@ -41,6 +42,15 @@ class Call:
         except ValueError:
             raise errors.bad_parameter(f"{name} must be an integer") from None
         return max(low, min(high, value))
+
+
+@dataclass(slots=True)
+class AdminCall(Call):
+    """An admin request: also told where the twin keeps its state (``--state``), the one
+    folder a snapshot may be written to. Kept apart from ``Call`` so that the KuCoin
+    routes, which never need it, do not carry it on every request."""
+
+    state_path: Path | None = None
 
 
 def require_master(call: Call) -> User:
