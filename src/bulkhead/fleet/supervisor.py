@@ -104,6 +104,8 @@ class Supervisor:
     memory: Callable[[], Connection] | None = None
     #: keeps an embedded Redis alive while the bot runs (restarts it if it died)
     memory_heal: Callable[[], bool] | None = None
+    #: the bot's Freqtrade config, its strategy files written (run-bot: the strategy stack)
+    render: Callable[[Bot, BotPaths], dict[str, Any]] = render_freqtrade_config
     _stopping: bool = False
     _child: subprocess.Popen[bytes] | None = None
     _lease: Lease | None = None
@@ -183,7 +185,7 @@ class Supervisor:
             self._before_start = lambda: cleanup_before_start(
                 self.bot, credentials, self.paths.database
             )
-        config = render_freqtrade_config(self.bot, self.paths)
+        config = self.render(self.bot, self.paths)
         write_private(self.paths.config, config)
         event(
             logger,
@@ -368,9 +370,16 @@ class Supervisor:
         return self.redactor(text)[:400]
 
     def stop(self) -> None:
-        """Ask Freqtrade to stop as Ctrl-C would. Safe in a signal handler: it only sets a
-        flag and forwards SIGINT; the wait loop kills the child after the grace period."""
+        """Ask Freqtrade to stop as Ctrl-C would; a second call forces it (SIGKILL now).
+
+        Safe in a signal handler: it only sets a flag and signals the child; the wait loop
+        kills a child that ignores the request after the grace period.
+        """
         if self._stopping:
+            forced = self._child
+            if forced is not None and forced.poll() is None:
+                event(logger, "stop_forced", logging.WARNING, pid=forced.pid)
+                _kill_group(forced.pid)
             return
         self._stopping = True
         event(logger, "stop_requested")

@@ -26,7 +26,7 @@ from run_supervisor import build
 from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet import local
 from bulkhead.fleet.lease import Lease, LeaseHeld, is_held, lease_processes, read_record
-from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK
+from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = Path(__file__).with_name("run_supervisor.py")
@@ -227,3 +227,63 @@ def test_a_stop_signal_does_not_wait_for_the_child_which_is_killed_after_the_gra
     assert not alive(seen["child"])
     assert not is_held(paths.lock)
     assert status(paths)["state"] == "stopped"
+
+
+def test_a_second_stop_request_kills_the_child_at_once(spec: Path, paths: BotPaths) -> None:
+    supervisor = build(spec, "stubborn", grace_s=600.0)
+    seen: dict[str, Any] = {}
+
+    def stop_twice() -> None:
+        seen["child"] = running_child(paths)
+        supervisor.stop()
+        seen["alive_after_first"] = alive(seen["child"])
+        supervisor.stop()  # a second Ctrl-C: do not wait out the ten-minute grace
+
+    threading.Thread(target=stop_twice, daemon=True).start()
+
+    assert supervisor.run() == EXIT_OK  # returns long before the grace period ends
+
+    assert seen["alive_after_first"] is True
+    assert not alive(seen["child"])
+    assert not is_held(paths.lock)
+
+
+class Verdict:
+    """A preflight report: what the live-trading gate reads."""
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": []}
+
+
+@pytest.mark.parametrize("passed", [False, True])
+def test_a_live_bot_starts_freqtrade_only_after_a_passing_preflight(
+    tmp_path: Path, passed: bool
+) -> None:
+    live = tmp_path / "bulkhead.yaml"
+    live.write_text((ROOT / "examples" / "bulkhead.yaml").read_text())
+    paths = Workspace.for_spec(live).bot("bot1")
+    asked: list[str] = []
+
+    def preflight(bot: Any, credentials: Any) -> Verdict:
+        asked.append(credentials["api_key"].get_secret_value())
+        return Verdict(passed)
+
+    supervisor = build(live, "trade", preflight=preflight)
+    if passed:
+        threading.Thread(
+            target=lambda: (running_child(paths), supervisor.stop()), daemon=True
+        ).start()
+
+    code = supervisor.run()
+
+    assert asked == ["own-key"]
+    assert (paths.root / "child-env.json").exists() is passed
+    if passed:
+        assert code == EXIT_OK
+    else:
+        assert code == EXIT_PREFLIGHT
+        assert status(paths)["state"] == "refused"
+        assert not paths.config.exists()
