@@ -26,10 +26,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import bulkhead.strategy
 from bulkhead.config.loader import parse_fleet
-from bulkhead.config.render import render_freqtrade_config
 from bulkhead.config.workspace import BotPaths
+from bulkhead.freqtrade.stack import prepare as prepare_stack
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -39,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "examples" / "sim.yaml"
 EXAMPLE_SPEC = ROOT / "examples" / "bulkhead.yaml"
 FREQTRADE = Path(sys.executable).with_name("freqtrade")
-STRATEGY_DIR = Path(bulkhead.strategy.__file__).parent
 BOT_KEY = "bot1-trade"
 PAIR = "XRP/USDT"
 
@@ -69,14 +67,15 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     logs = root / "logs"
     logs.mkdir()
     with TwinServer(prepared.twin) as server:
-        # The product's own renderer, with the key written in: this module drives the
-        # freqtrade commands by hand, without Bulkhead's supervisor and its environment.
+        # The product's own renderer (the strategy stack: TwinScalper under Bulkhead's
+        # layer), with the key written in: this module drives the freqtrade commands by
+        # hand, without Bulkhead's supervisor and its environment.
         spec = yaml.safe_load(EXAMPLE_SPEC.read_text())
         spec["bots"][0]["exchange"] = {"target": server.url}
         bot = parse_fleet(spec).bots[0]
         paths = BotPaths(root / "bot")
         paths.user_data.mkdir(parents=True)
-        config = render_freqtrade_config(bot, paths)
+        config = prepare_stack(bot, EXAMPLE_SPEC.parent).render(paths)
         config["exchange"].update(
             key=str(key["apiKey"]), secret=str(key["secret"]), password=str(key["passphrase"])
         )

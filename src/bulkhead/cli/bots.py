@@ -21,16 +21,43 @@ from bulkhead.cli.common import (
     select,
     workspace,
 )
+from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.render import (
     CREDENTIAL_PARTS,
-    render_freqtrade_config,
     resolve_credentials,
     write_private,
 )
 from bulkhead.config.secrets import SecretResolutionError
-from bulkhead.logs import JsonFormatter, setup_logging
+from bulkhead.freqtrade.loading import StrategyRefused
+from bulkhead.freqtrade.stack import Stack, prepare
+from bulkhead.logs import JsonFormatter, event, setup_logging
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
+logger = logging.getLogger("bulkhead.cli")
+
+
+def strategy_stack(spec: Path, fleet: Fleet, bot: Bot) -> Stack:
+    """The bot's strategy, loaded and checked, or exit 2 with one line per problem (as a
+    spec error: nothing has started)."""
+    try:
+        return prepare(bot, spec.resolve().parent, fleet.bots.index(bot))
+    except StrategyRefused as error:
+        event(logger, "strategy_refused", logging.ERROR, problems=error.problems)
+        for line in error.problems:
+            typer.secho(f"error: {spec}: {line}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+def describe_stack(stack: Stack) -> str:
+    """One line: which strategy runs, and the parameters it runs with."""
+    values = []
+    for space, entries in stack.params.items():
+        if space == "roi":
+            values.append(f"minimal_roi={json.dumps(entries)}")
+        elif isinstance(entries, dict):
+            values += [f"{name}={json.dumps(value)}" for name, value in entries.items()]
+    shown = f"strategy {stack.class_name} ({stack.source.label})"
+    return f"{shown}, params: {', '.join(values)}" if values else shown
 
 
 def _template() -> str:
@@ -83,8 +110,11 @@ def register(app: typer.Typer) -> None:
         spec: SpecOption = DEFAULT_SPEC,
         show: Annotated[bool, typer.Option(help="Also print the config.")] = False,
     ) -> None:
-        """Write BOT's complete Freqtrade config (mode 0600) from the spec and its secrets."""
-        chosen = select(load(spec), bot)[0]
+        """Write BOT's complete Freqtrade config (mode 0600) from the spec and its secrets,
+        and its strategy stack (the strategy under Bulkhead's layer) beside it."""
+        fleet = load(spec)
+        chosen = select(fleet, bot)[0]
+        stack = strategy_stack(spec, fleet, chosen)
         paths = workspace(spec).bot(chosen.name)
         try:
             # Resolved only to prove they are there: secrets reach Freqtrade through its
@@ -92,9 +122,10 @@ def register(app: typer.Typer) -> None:
             resolve_credentials(chosen, environ(spec), secrets_dir(spec))
         except SecretResolutionError as error:
             raise fail(str(error)) from None
-        config = render_freqtrade_config(chosen, paths)
+        config = stack.render(paths)
         write_private(paths.config, config)
         typer.echo(f"wrote {paths.config} (mode 0600, no secrets inside)")
+        typer.echo(f"  {describe_stack(stack)}")
         typer.echo(
             f"  stake {config['stake_amount']} {config['stake_currency']} x "
             f"{config['max_open_trades']} trades, available capital "
@@ -111,7 +142,9 @@ def register(app: typer.Typer) -> None:
         """
         from bulkhead.exchange.preflight import make_client, run_preflight
 
-        chosen = select(load(spec), bot)[0]
+        fleet = load(spec)
+        chosen = select(fleet, bot)[0]
+        strategy_stack(spec, fleet, chosen)
         try:
             credentials = resolve_credentials(chosen, environ(spec), secrets_dir(spec))
         except SecretResolutionError as error:
@@ -148,7 +181,8 @@ def register(app: typer.Typer) -> None:
         )
         from bulkhead.memory.server import Connection
 
-        chosen = select(load(spec), bot)[0]
+        fleet = load(spec)
+        chosen = select(fleet, bot)[0]
         paths = workspace(spec).bot(chosen.name)
         redactor = setup_logging(bot=chosen.name, json_output=json_logs)
         paths.log.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +191,8 @@ def register(app: typer.Typer) -> None:
         formatter.redact = redactor
         file_handler.setFormatter(formatter)
         logging.getLogger().addHandler(file_handler)
-        fleet = load(spec)
+        # Refused here, before the lease: logged in the bot's log for `bulkhead logs`.
+        stack = strategy_stack(spec, fleet, chosen)
         env = environ(spec)
         server = None if connection_from_environment(env) else embedded(fleet, workspace(spec))
 
@@ -177,5 +212,6 @@ def register(app: typer.Typer) -> None:
             redactor=redactor,
             memory=memory,
             memory_heal=server.heal if server is not None else None,
+            render=lambda _bot, bot_paths: stack.render(bot_paths),
         )
         sys.exit(supervisor.run())

@@ -1,16 +1,14 @@
-"""Strategies Bulkhead ships for Freqtrade to load, by name from an explicit registry.
+"""Moved: strategies live in the Freqtrade adapter, ``bulkhead.freqtrade``.
 
-Names are resolved here, not by Freqtrade's class search with its silent fallbacks, so a
-typo in bulkhead.yaml is an error before any process starts.
+Kept only while ``bulkhead.config`` still names the bundled strategies itself; whether a
+strategy loads is the adapter's question (``bulkhead.freqtrade.loading``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from bulkhead.freqtrade.strategies import NAMES, STRATEGY_DIR
 
-STRATEGY_DIR = Path(__file__).resolve().parent
+#: bundled strategy names (the adapter's registry says where each is defined)
+REGISTRY: dict[str, str] = {name: name for name in NAMES}
 
-#: strategy name (the Freqtrade class name) -> file in this package that defines it
-REGISTRY: dict[str, str] = {
-    "TwinScalper": "twin_scalper.py",
-}
+__all__ = ["REGISTRY", "STRATEGY_DIR"]

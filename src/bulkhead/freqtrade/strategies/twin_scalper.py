@@ -5,6 +5,9 @@ It exists so that a live Freqtrade run against the KuCoin twin produces a full r
 exercise orders, fills, stop orders, balances and the trade database. It has no edge and
 is not meant to earn anything: it buys whenever it holds nothing and sells
 ``hold_seconds`` later at whatever price. Never run it with real money.
+
+A plain Freqtrade strategy: Bulkhead's layer (decision logging, memory) goes over it as
+over any other (see ``bulkhead.freqtrade.layer``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from freqtrade.persistence import Trade
+from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
-from bulkhead.strategy.base import BulkheadStrategy
 
-
-class TwinScalper(BulkheadStrategy):
+class TwinScalper(IStrategy):  # type: ignore[misc]  # freqtrade ships no type hints
     INTERFACE_VERSION = 3
 
     timeframe = "1m"

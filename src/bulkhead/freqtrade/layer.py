@@ -1,0 +1,246 @@
+"""BulkheadLayer: Bulkhead's callbacks, layered over any Freqtrade strategy.
+
+The running strategy of every bot is a generated subclass ``class S(BulkheadLayer, User)``
+(see ``stack``), so each callback here runs first, calls the strategy's own override
+through ``super()`` and then has the last word:
+
+- ``confirm_trade_entry`` / ``confirm_trade_exit``: the strategy's answer stands when it
+  says no; each decision is logged as one event and remembered in the bot's memory.
+- ``custom_stake_amount``: the strategy's stake, capped at the bot's per-trade stake.
+- ``bot_start``, ``bot_loop_start``, ``order_filled``: the memory recorder.
+- ``protections``: the spec's protections (Freqtrade takes them only from the strategy),
+  then the strategy's own.
+
+A strategy callback that raises is answered as Freqtrade would answer it (its default),
+and logged; Bulkhead's own decision still comes after it. The risk guard attaches here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from freqtrade.persistence import Order, Trade
+from freqtrade.strategy import IStrategy
+
+from bulkhead.logs import event
+from bulkhead.memory.recorder import Recorder
+
+logger = logging.getLogger("bulkhead.strategy")
+
+
+class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type hints
+    """Decision logging, memory recording and the stake cap over the strategy below it."""
+
+    _bulkhead_recorder: Recorder | None = None
+
+    # -- settings from the rendered config ----------------------------------------------
+
+    @property
+    def _bulkhead(self) -> dict[str, Any]:
+        section: dict[str, Any] = self.config.get("bulkhead", {})
+        return section
+
+    @property
+    def protections(self) -> list[dict[str, Any]]:
+        own = getattr(super(), "protections", None)
+        return [*self._bulkhead.get("protections", []), *(own if isinstance(own, list) else [])]
+
+    @property
+    def _stake_cap(self) -> float | None:
+        cap = self._bulkhead.get("stake_per_trade")
+        return float(cap) if cap is not None else None
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _decide(self, name: str, log_only: dict[str, Any], **fields: Any) -> None:
+        """Log a decision with all it knows; remember the part worth learning from.
+
+        Order mechanics (``log_only``) belong in the audit log, not in the bot's memory.
+        """
+        event(logger, name, **fields, **log_only)
+        if self._bulkhead_recorder is not None:
+            self._bulkhead_recorder.on_event(name, fields)
+
+    def _strategy_failed(self, callback: str, error: Exception) -> None:
+        event(
+            logger,
+            "strategy_callback_failed",
+            logging.ERROR,
+            callback=callback,
+            error=type(error).__name__,
+            detail=str(error)[:200],
+        )
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def bot_start(self, **kwargs: Any) -> None:
+        section = self._bulkhead
+        self._bulkhead_recorder = Recorder.from_environment(str(section.get("bot", "bot")))
+        if self._bulkhead_recorder is None:
+            event(logger, "memory_off", reason="no memory configured for this bot")
+        event(
+            logger,
+            "strategy_start",
+            strategy=type(self).__name__,
+            source=section.get("strategy"),
+            budget=section.get("budget"),
+            stake_amount=self.config.get("stake_amount"),
+            max_open_trades=self.config.get("max_open_trades"),
+            dry_run=self.config.get("dry_run"),
+            protections=[p["method"] for p in self.protections],
+        )
+        super().bot_start(**kwargs)
+
+    def bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:
+        if self._bulkhead_recorder is not None:
+            equity = None
+            if self.wallets is not None:
+                equity = float(self.wallets.get_total_stake_amount())
+            self._bulkhead_recorder.on_loop(lambda: Trade.get_trades_proxy(), equity)
+        super().bot_loop_start(current_time=current_time, **kwargs)
+
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        try:
+            wanted = super().custom_stake_amount(
+                pair=pair,
+                current_time=current_time,
+                current_rate=current_rate,
+                proposed_stake=proposed_stake,
+                min_stake=min_stake,
+                max_stake=max_stake,
+                leverage=leverage,
+                entry_tag=entry_tag,
+                side=side,
+                **kwargs,
+            )
+            stake = float(wanted)
+        except Exception as error:  # the strategy's bug: Freqtrade's default, then ours
+            self._strategy_failed("custom_stake_amount", error)
+            stake = float(proposed_stake)
+        cap = self._stake_cap
+        if cap is not None and stake > cap:
+            event(logger, "stake_capped", pair=pair, wanted=stake, cap=cap)
+            return cap
+        return stake
+
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> bool:
+        try:
+            allowed = bool(
+                super().confirm_trade_entry(
+                    pair=pair,
+                    order_type=order_type,
+                    amount=amount,
+                    rate=rate,
+                    time_in_force=time_in_force,
+                    current_time=current_time,
+                    entry_tag=entry_tag,
+                    side=side,
+                    **kwargs,
+                )
+            )
+        except Exception as error:  # Freqtrade's default answer is True
+            self._strategy_failed("confirm_trade_entry", error)
+            allowed = True
+        self._decide(
+            "entry_signal",
+            {"order_type": order_type, "stake": amount * rate},
+            pair=pair,
+            side=side,
+            reason=entry_tag or "signal",
+            amount=amount,
+            rate=rate,
+            decision="allow" if allowed else "deny",
+            decided_by="bulkhead" if allowed else "strategy",
+        )
+        return allowed
+
+    def confirm_trade_exit(
+        self,
+        pair: str,
+        trade: Trade,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        exit_reason: str,
+        current_time: datetime,
+        **kwargs: Any,
+    ) -> bool:
+        try:
+            allowed = bool(
+                super().confirm_trade_exit(
+                    pair=pair,
+                    trade=trade,
+                    order_type=order_type,
+                    amount=amount,
+                    rate=rate,
+                    time_in_force=time_in_force,
+                    exit_reason=exit_reason,
+                    current_time=current_time,
+                    **kwargs,
+                )
+            )
+        except Exception as error:  # Freqtrade's default answer is True
+            self._strategy_failed("confirm_trade_exit", error)
+            allowed = True
+        self._decide(
+            "exit_signal",
+            {"order_type": order_type},
+            pair=pair,
+            trade_id=trade.id,
+            reason=exit_reason,
+            amount=amount,
+            rate=rate,
+            decision="allow" if allowed else "deny",
+            decided_by="bulkhead" if allowed else "strategy",
+        )
+        return allowed
+
+    def order_filled(
+        self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs: Any
+    ) -> None:
+        event(
+            logger,
+            "order_filled",
+            pair=pair,
+            trade_id=trade.id,
+            order_id=order.order_id,
+            side=order.ft_order_side,
+            order_type=order.order_type,
+            amount=order.safe_filled,
+            price=order.safe_price,
+            cost=order.safe_cost,
+            fee_base=order.safe_fee_base,
+            fee_open_cost=trade.fee_open_cost,
+            fee_close_cost=trade.fee_close_cost,
+        )
+        if self._bulkhead_recorder is not None:
+            self._bulkhead_recorder.on_fill(trade, order)
+        super().order_filled(
+            pair=pair, trade=trade, order=order, current_time=current_time, **kwargs
+        )
