@@ -38,19 +38,33 @@ Per bot ``<name>`` there is a service ``bot-<name>`` running ``bulkhead run-bot 
 
 A ``redis`` service (Redis 7, the bots' memory) joins every bot network, publishes no port
 and runs as the image's ``redis`` user with the same walls, writing only to its
-``redis-data`` volume, append-only. Its ACL file (``./secrets/redis/users.acl``, written by
-``write_memory_secrets``) turns the default user off and gives each bot a user fenced to
-its own key prefix; the bot gets only its own password (``<name>_redis_password``) and the
-``BULKHEAD_MEMORY_*`` variables that point the recorder at ``redis:6379``.
+``redis-data`` volume, append-only. Its settings are its command line (``REDIS_SETTINGS``),
+so the project needs no file from a Bulkhead checkout. Its ACL file
+(``./secrets/redis/users.acl``, written by ``write_memory_secrets``) turns the default user
+off and gives each bot a user fenced to its own key prefix; the bot gets only its own
+password (``<name>_redis_password``) and the ``BULKHEAD_MEMORY_*`` variables that point the
+recorder at ``redis:6379``. A bot with memory waits for Redis to be healthy before it starts.
+
+With ``twin=TwinService(...)`` a ``twin`` service runs the KuCoin twin (``bulkhead sim
+serve``) from the same image, with the same walls, on every bot network, so a fleet whose
+bots target ``http://twin:8899`` rehearses in containers before it is pointed at KuCoin.
+Its scenario is bind-mounted read-only; its state (balances, orders, keys) and the key
+credentials it creates (``/data/credentials.json``, 0600) live in its ``twin-data``
+volume, so they survive ``down``/``up``. It publishes no port; its admin API answers only
+inside its container (``docker compose exec twin ...``). Bots that target it wait for it
+to be healthy.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import secrets as secrets_module
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -74,18 +88,50 @@ FIRST_HOST_PORT = 8081
 CREDENTIAL_PARTS = tuple(Credentials.model_fields)
 
 REDIS_IMAGE = "redis:7-alpine"
-REDIS_CONF_HOST = "./deploy/redis.conf"
-REDIS_CONF_IN_CONTAINER = "/usr/local/etc/redis/redis.conf"
 REDIS_VOLUME = "redis-data"
 REDIS_ACL_HOST = f"{HOST_SECRETS}/redis/users.acl"
 REDIS_ACL_IN_CONTAINER = "/usr/local/etc/redis/users.acl"
 #: the only thing the health check may do once the default user is off
 REDIS_HEALTH_USER = "healthcheck"
+#: the health check: ``-e`` makes an error reply (NOAUTH, NOPERM) fail it, which plain
+#: redis-cli would not (it exits 0 on any reply); the user has no password to hide
+REDIS_PING = (
+    "redis-cli",
+    "-e",
+    "--no-auth-warning",
+    "--user",
+    REDIS_HEALTH_USER,
+    "--pass",
+    "-",
+    "ping",
+)
 MEMORY_PASSWORD_PART = "redis_password"  # noqa: S105 - a file name
 REDIS_LIMITS = {"cpus": 0.5, "memory": "256m"}
+#: Redis's configuration, passed as its command line (``redis-server --name value ...``)
+REDIS_SETTINGS = (
+    # Every interface *inside the container*, so bots on their networks can connect;
+    # nothing outside Docker's networks can, since no port is published.
+    ("bind", "0.0.0.0"),  # noqa: S104 - inside the container
+    ("port", "6379"),
+    ("protected-mode", "yes"),
+    # Users: the default user off; each bot confined to bh:{bot}:*; a read-only reader;
+    # an admin; and a health-check user allowed only PING.
+    ("aclfile", REDIS_ACL_IN_CONTAINER),
+    # The append-only file on the service's own volume, fsynced on every write: a crash
+    # of Redis loses nothing that was acknowledged.
+    ("dir", "/data"),
+    ("appendonly", "yes"),
+    ("appendfsync", "always"),
+    # Below the container's 256m limit, refusing writes when full, instead of being
+    # OOM-killed and crash-looping on replay, or silently evicting another bot's memory.
+    ("maxmemory", "192mb"),
+    ("maxmemory-policy", "noeviction"),
+)
+#: the uid of the image's ``ftuser``, which must be able to read each bot's secret files
+BOT_UID = 1000
 
 #: the image's non-root ``ftuser``; explicit so a different base image cannot run as root
-BOT_USER = "1000:1000"
+BOT_USER = f"{BOT_UID}:{BOT_UID}"
 #: Freqtrade needs minutes at start (markets, candles; preflight first when live)
 BOT_HEALTHCHECK_TIMING = {"interval": "30s", "timeout": "10s", "retries": 3, "start_period": "3m"}
 PING_URL = f"http://127.0.0.1:{API_PORT}/api/v1/ping"
@@ -93,6 +139,46 @@ PING_URL = f"http://127.0.0.1:{API_PORT}/api/v1/ping"
 PING_COMMAND = f"import urllib.request; urllib.request.urlopen({PING_URL!r}, timeout=5)"
 #: what Docker accepts as a memory size: 512m, 1g, 1.5gb, 256MiB ...
 MEMORY = re.compile(r"^\d+(\.\d+)?\s?[kmgtp]?i?b?$", re.IGNORECASE)
+#: what Compose accepts as a project name
+PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+TWIN_SERVICE = "twin"
+TWIN_PORT = 8899
+TWIN_VOLUME = "twin-data"
+#: the twin's volume: Dockerfile creates it as ftuser's so the non-root twin can write
+TWIN_DATA_IN_CONTAINER = "/data"
+TWIN_SCENARIO_IN_CONTAINER = "/config/sim.yaml"
+TWIN_STATE_IN_CONTAINER = f"{TWIN_DATA_IN_CONTAINER}/twin.json"
+#: the credentials of the keys the scenario creates (0600, the twin's user only)
+TWIN_CREDENTIALS_IN_CONTAINER = f"{TWIN_DATA_IN_CONTAINER}/credentials.json"
+TWIN_LIMITS = {"cpus": 0.5, "memory": "512m"}
+TWIN_PING_COMMAND = (
+    "import urllib.request; "
+    f"urllib.request.urlopen('http://127.0.0.1:{TWIN_PORT}/api/v1/timestamp', timeout=5)"
+)
+
+
+@dataclass(frozen=True)
+class TwinService:
+    """The KuCoin twin as a service of the project: its scenario's path on the host,
+    relative to the compose file (replay sources need files the container cannot see:
+    use synthetic prices, or mount the recordings yourself)."""
+
+    scenario: str = "./sim.yaml"
+
+    @property
+    def url(self) -> str:
+        """What a bot's ``exchange.target`` says to trade on this twin."""
+        return f"http://{TWIN_SERVICE}:{TWIN_PORT}"
+
+
+def targets_twin(bot: Bot) -> bool:
+    """Whether ``bot`` trades on the project's twin service (``http://twin:8899``)."""
+    if not bot.exchange.is_twin:
+        return False
+    parts = urlsplit(bot.exchange.twin_url)
+    return parts.hostname == TWIN_SERVICE and (parts.port or 80) == TWIN_PORT
 
 
 def _hardening() -> dict[str, Any]:
@@ -140,23 +226,46 @@ def compose_document(
     spec_path: str = "./bulkhead.yaml",
     cpus: float = 0.5,
     memory: str = "512m",
+    redis_image: str = REDIS_IMAGE,
+    first_host_port: int = FIRST_HOST_PORT,
+    twin: TwinService | None = None,
+    project: str = "bulkhead",
 ) -> dict[str, Any]:
     """The Compose document for ``fleet``; ``cpus``/``memory`` limit each bot container.
 
     Pure: reads no file and no environment, so no secret can end up in the result.
-    ``spec_path`` is the host path of bulkhead.yaml, relative to the compose file.
+    ``spec_path`` is the host path of bulkhead.yaml, relative to the compose file; bot
+    ``i`` publishes its REST API on ``127.0.0.1:first_host_port + i``. ``twin`` adds the
+    KuCoin twin as a service; ``project`` names the Compose project (its containers,
+    networks and volumes are prefixed with it).
     """
     if not cpus > 0:
         raise ValueError(f"cpus must be positive, got {cpus}")
     if not MEMORY.match(memory):
         raise ValueError(f"memory must be a size such as 512m or 1g, got {memory!r}")
+    if not 1 <= first_host_port <= 65535 - len(fleet.bots) + 1:
+        raise ValueError(f"first_host_port must leave a port per bot, got {first_host_port}")
+    if not PROJECT.match(project):
+        raise ValueError(f"project must be lower-case letters, digits, - and _, got {project!r}")
+    strays = [bot.name for bot in fleet.bots if targets_twin(bot) and twin is None]
+    if strays:
+        raise ValueError(
+            f"bot(s) {', '.join(strays)} target the twin service {TwinService().url}, "
+            "which this project does not have (add the twin)"
+        )
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
     networks: dict[str, Any] = {}
     for index, bot in enumerate(fleet.bots):
         services[service_name(bot)] = _bot_service(
-            bot, FIRST_HOST_PORT + index, image=image, spec_path=spec_path, cpus=cpus, memory=memory
+            bot,
+            first_host_port + index,
+            image=image,
+            spec_path=spec_path,
+            cpus=cpus,
+            memory=memory,
+            with_twin=twin is not None,
         )
         volumes[volume_name(bot)] = {}
         networks[network_name(bot)] = {}
@@ -166,10 +275,13 @@ def compose_document(
             secrets[secret_name(bot, MEMORY_PASSWORD_PART)] = {
                 "file": f"{HOST_SECRETS}/{bot.name}/{MEMORY_PASSWORD_PART}"
             }
-    services["redis"] = _redis_service(list(networks))
+    services["redis"] = _redis_service(list(networks), redis_image)
     volumes[REDIS_VOLUME] = {}
+    if twin is not None:
+        services[TWIN_SERVICE] = _twin_service(twin, list(networks), image)
+        volumes[TWIN_VOLUME] = {}
     return {
-        "name": "bulkhead",
+        "name": project,
         "services": services,
         "networks": networks,
         "volumes": volumes,
@@ -219,9 +331,23 @@ def _secret_mounts(bot: Bot) -> tuple[list[dict[str, str]], dict[str, str]]:
 
 
 def _bot_service(
-    bot: Bot, host_port: int, *, image: str, spec_path: str, cpus: float, memory: str
+    bot: Bot,
+    host_port: int,
+    *,
+    image: str,
+    spec_path: str,
+    cpus: float,
+    memory: str,
+    with_twin: bool,
 ) -> dict[str, Any]:
     secret_mounts, secret_environment = _secret_mounts(bot)
+    # Start only once what the bot needs answers: memory trouble at start would leave the
+    # recorder off for the whole run, and a live bot's preflight needs its exchange.
+    depends_on: dict[str, Any] = {}
+    if bot.memory.enabled:
+        depends_on["redis"] = {"condition": "service_healthy"}
+    if with_twin and targets_twin(bot):
+        depends_on[TWIN_SERVICE] = {"condition": "service_healthy"}
     if bot.memory.enabled:
         # The bot's own ACL user and nothing more: it never sees an admin password.
         password_secret = secret_name(bot, MEMORY_PASSWORD_PART)
@@ -269,27 +395,22 @@ def _bot_service(
             "test": ["CMD", "python", "-c", PING_COMMAND],
             **BOT_HEALTHCHECK_TIMING,
         },
+        **({"depends_on": depends_on} if depends_on else {}),
         "logging": _logging(),
     }
 
 
-def _redis_service(bot_networks: list[str]) -> dict[str, Any]:
+def _redis_service(bot_networks: list[str], image: str) -> dict[str, Any]:
+    settings = [part for name, value in REDIS_SETTINGS for part in (f"--{name}", value)]
     return {
-        "image": REDIS_IMAGE,
-        "command": ["redis-server", REDIS_CONF_IN_CONTAINER],
+        "image": image,
+        "command": ["redis-server", *settings],
         # The image's entrypoint would chown and su-exec as root, which cap_drop ALL
         # forbids; starting as its redis user skips that step.
         "user": "redis",
         **_hardening(),
         "deploy": {"resources": {"limits": dict(REDIS_LIMITS)}},
         "volumes": [
-            {
-                "type": "bind",
-                "source": REDIS_CONF_HOST,
-                "target": REDIS_CONF_IN_CONTAINER,
-                "read_only": True,
-                "bind": {"create_host_path": False},
-            },
             {
                 "type": "bind",
                 "source": REDIS_ACL_HOST,
@@ -301,11 +422,57 @@ def _redis_service(bot_networks: list[str]) -> dict[str, Any]:
         ],
         "networks": bot_networks,
         "healthcheck": {
-            "test": ["CMD", "redis-cli", "--user", REDIS_HEALTH_USER, "--pass", "-", "ping"],
-            "interval": "30s",
+            "test": ["CMD", *REDIS_PING],
+            "interval": "10s",
             "timeout": "5s",
             "retries": 3,
             "start_period": "10s",
+        },
+        "logging": _logging(),
+    }
+
+
+def _twin_service(twin: TwinService, bot_networks: list[str], image: str) -> dict[str, Any]:
+    return {
+        "image": image,
+        "command": [
+            "sim",
+            "serve",
+            "--scenario",
+            TWIN_SCENARIO_IN_CONTAINER,
+            "--host",
+            "0.0.0.0",  # noqa: S104 - inside the container; no port is published
+            "--port",
+            str(TWIN_PORT),
+            "--state",
+            TWIN_STATE_IN_CONTAINER,
+            "--credentials-out",
+            TWIN_CREDENTIALS_IN_CONTAINER,
+        ],
+        "user": BOT_USER,
+        "init": True,
+        **_hardening(),
+        # The twin saves its state on SIGTERM.
+        "stop_grace_period": "20s",
+        "deploy": {"resources": {"limits": dict(TWIN_LIMITS)}},
+        "volumes": [
+            {
+                "type": "bind",
+                "source": twin.scenario,
+                "target": TWIN_SCENARIO_IN_CONTAINER,
+                "read_only": True,
+                "bind": {"create_host_path": False},
+            },
+            {"type": "volume", "source": TWIN_VOLUME, "target": TWIN_DATA_IN_CONTAINER},
+        ],
+        "tmpfs": ["/tmp:size=64m"],  # noqa: S108 - a private tmpfs, not the host's /tmp
+        "networks": bot_networks,
+        "healthcheck": {
+            "test": ["CMD", "python", "-c", TWIN_PING_COMMAND],
+            "interval": "10s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": "60s",
         },
         "logging": _logging(),
     }
@@ -315,29 +482,34 @@ def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
     """Create what the Redis service and the bots need: per-bot passwords (kept when they
     exist), an admin and a reader password, and the ACL file built from them (0600 each).
 
-    Returns the files it wrote. Lives in ``secrets/``: out of version control.
+    A bot's password file is read inside its container by uid 1000: written by root, it is
+    handed to that uid (as ``chown 1000`` would); otherwise it keeps its writer's, which
+    is 1000 for most single-user machines. Returns the files it wrote. Lives in
+    ``secrets/``: out of version control.
     """
     from bulkhead.memory import acl
 
     written: list[Path] = []
 
-    def password(path: Path) -> str:
+    def password(path: Path, *, for_bot: bool) -> str:
         if path.exists():
             return path.read_text().strip()
         path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets_module.token_urlsafe(24)
         path.write_text(value + "\n")
         path.chmod(0o600)
+        if for_bot and os.geteuid() == 0:
+            os.chown(path, BOT_UID, BOT_UID)
         written.append(path)
         return value
 
     bots = {
-        bot.name: password(secrets_dir / bot.name / MEMORY_PASSWORD_PART)
+        bot.name: password(secrets_dir / bot.name / MEMORY_PASSWORD_PART, for_bot=True)
         for bot in fleet.bots
         if bot.memory.enabled
     }
-    admin = password(secrets_dir / "redis" / "admin_password")
-    reader = password(secrets_dir / "redis" / "reader_password")
+    admin = password(secrets_dir / "redis" / "admin_password", for_bot=False)
+    reader = password(secrets_dir / "redis" / "reader_password", for_bot=False)
     document = acl.acl_document(admin, reader, bots)
     document += f"user {REDIS_HEALTH_USER} on nopass -@all +ping\n"
     acl_path = secrets_dir / "redis" / "users.acl"

@@ -20,7 +20,13 @@ from jsonschema.validators import validator_for
 from bulkhead.config.loader import load_fleet, parse_fleet
 from bulkhead.config.models import Fleet
 from bulkhead.config.workspace import Workspace
-from bulkhead.fleet.compose import HEADER, compose_document, write_compose
+from bulkhead.fleet.compose import (
+    HEADER,
+    TwinService,
+    compose_document,
+    targets_twin,
+    write_compose,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
@@ -326,7 +332,9 @@ def test_each_bot_health_check_pings_freqtrade_inside_the_container(document):
         assert "http://127.0.0.1:8080/api/v1/ping" in check["test"][3]
         assert {"interval", "timeout", "retries", "start_period"} <= set(check)
     redis_check = document["services"]["redis"]["healthcheck"]["test"]
-    assert redis_check == ["CMD", "redis-cli", "--user", "healthcheck", "--pass", "-", "ping"]
+    assert redis_check[:3] == ["CMD", "redis-cli", "-e"]  # an error reply fails the check
+    assert redis_check[-1] == "ping"
+    assert redis_check[redis_check.index("--user") + 1] == "healthcheck"
 
 
 def test_the_health_check_command_is_valid_python():
@@ -383,28 +391,40 @@ def test_the_environment_sets_no_freqtrade_secret(document):
 # -- redis ---------------------------------------------------------------------------------
 
 
-def test_redis_runs_its_read_only_config_and_persists_to_its_volume(document):
+def redis_settings(redis: dict[str, Any]) -> dict[str, str]:
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    names, values = command[1::2], command[2::2]
+    assert all(name.startswith("--") for name in names)
+    return {name.removeprefix("--"): value for name, value in zip(names, values, strict=True)}
+
+
+def test_redis_is_configured_on_its_command_line_and_persists_to_its_volume(document):
     redis = document["services"]["redis"]
     assert redis["image"] == "redis:7-alpine"
-    assert redis["command"] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
-    conf = mount_targets(redis, "bind")["/usr/local/etc/redis/redis.conf"]
-    assert conf["source"] == "./deploy/redis.conf"
-    assert conf["read_only"] is True
+    assert redis_settings(redis)["dir"] == "/data"
     assert "redis-data" in document["volumes"]
+    # nothing from a Bulkhead checkout: only the ACL file that `bulkhead compose` writes
+    assert [v["source"] for v in redis["volumes"] if v["type"] == "bind"] == [
+        "./secrets/redis/users.acl"
+    ]
 
 
-def test_the_redis_config_persists_every_write_and_loads_the_acl_file():
-    settings = {}
-    for line in (ROOT / "deploy" / "redis.conf").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition(" ")
-            settings[key] = value
+def test_the_redis_settings_persist_every_write_and_load_the_acl_file(document):
+    settings = redis_settings(document["services"]["redis"])
     assert settings["appendonly"] == "yes"
     assert settings["protected-mode"] == "yes"
     assert settings["bind"] == "0.0.0.0"  # noqa: S104
-    assert settings["dir"] == "/data"
     assert settings["appendfsync"] == "always"
+    assert settings["maxmemory-policy"] == "noeviction"
     assert settings["aclfile"] == "/usr/local/etc/redis/users.acl"
+    acl = mount_targets(document["services"]["redis"], "bind")[settings["aclfile"]]
+    assert acl["read_only"] is True
+
+
+def test_the_redis_image_can_be_chosen():
+    document = compose_document(two_bot_fleet(), redis_image="mirror.example/redis:7")
+    assert document["services"]["redis"]["image"] == "mirror.example/redis:7"
 
 
 def test_each_bot_is_pointed_at_redis_as_its_own_user_without_any_admin_secret(fleet, document):
@@ -435,6 +455,114 @@ def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
     again = write_memory_secrets(fleet, tmp_path)
     assert len(again) == 1  # passwords are kept; only the ACL file is rewritten
     assert len(written) > len(again)
+
+
+def test_a_bots_memory_password_is_handed_to_uid_1000_when_written_by_root(tmp_path, monkeypatch):
+    from bulkhead.fleet import compose
+
+    owners: dict[str, tuple[int, int]] = {}
+    monkeypatch.setattr(compose.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        compose.os, "chown", lambda p, u, g: owners.__setitem__(Path(p).name, (u, g))
+    )
+    compose.write_memory_secrets(two_bot_fleet(), tmp_path)
+    # the bots' passwords only: the admin's and the reader's stay with root
+    assert owners == {"redis_password": (1000, 1000)}
+
+
+def test_a_bot_with_memory_starts_once_redis_is_healthy(document):
+    for service in bot_services(document).values():
+        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+
+
+def test_the_first_published_port_and_the_project_name_can_be_chosen():
+    document = compose_document(two_bot_fleet(), first_host_port=18000, project="bulkhead-ci")
+    ports = [s["ports"][0] for s in bot_services(document).values()]
+    assert ports == ["127.0.0.1:18000:8080", "127.0.0.1:18001:8080"]
+    assert document["name"] == "bulkhead-ci"
+    assert_valid_compose(document)
+
+
+@pytest.mark.parametrize(("port", "project"), [(0, "bulkhead"), (65535, "x"), (8081, "Bad Name")])
+def test_ports_and_project_names_compose_would_reject_are_refused(port, project):
+    with pytest.raises(ValueError, match=r"first_host_port|project"):
+        compose_document(two_bot_fleet(), first_host_port=port, project=project)
+
+
+# -- the twin ------------------------------------------------------------------------------
+
+
+def twin_fleet() -> Fleet:
+    data = two_bot_fleet().model_dump(mode="json", exclude_defaults=False)
+    data["bots"][0]["exchange"] = {"target": "http://twin:8899"}
+    try:
+        return Fleet.model_validate(data)
+    except ValueError:  # a spec that must opt in to a twin beyond loopback
+        data["bots"][0]["exchange"]["remote_twin"] = True
+        return Fleet.model_validate(data)
+
+
+@pytest.fixture
+def with_twin() -> dict[str, Any]:
+    return compose_document(twin_fleet(), twin=TwinService(scenario="./rehearsal/sim.yaml"))
+
+
+def test_a_project_with_a_twin_is_valid_by_the_compose_specification(with_twin):
+    assert_valid_compose(with_twin)
+
+
+def test_the_twin_runs_sim_serve_from_the_bulkhead_image_with_its_state_in_a_volume(with_twin):
+    twin = with_twin["services"]["twin"]
+    assert twin["image"] == "bulkhead:latest"
+    command = twin["command"]
+    assert command[:2] == ["sim", "serve"]
+    options = dict(zip(command[2::2], command[3::2], strict=True))
+    assert options == {
+        "--scenario": "/config/sim.yaml",
+        "--host": "0.0.0.0",  # noqa: S104
+        "--port": "8899",
+        "--state": "/data/twin.json",
+        "--credentials-out": "/data/credentials.json",
+    }
+    scenario = mount_targets(twin, "bind")["/config/sim.yaml"]
+    assert scenario["source"] == "./rehearsal/sim.yaml"
+    assert scenario["read_only"] is True
+    assert mount_targets(twin, "volume") == {
+        "/data": {"type": "volume", "source": "twin-data", "target": "/data"}
+    }
+    assert "twin-data" in with_twin["volumes"]
+
+
+def test_the_twin_has_the_walls_of_a_bot_and_publishes_nothing(with_twin):
+    twin = with_twin["services"]["twin"]
+    assert twin["read_only"] is True
+    assert twin["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in twin["security_opt"]
+    assert twin["user"] == "1000:1000"
+    assert twin["init"] is True
+    assert set(twin["deploy"]["resources"]["limits"]) == {"cpus", "memory"}
+    assert "ports" not in twin
+    assert "secrets" not in twin
+    compile(twin["healthcheck"]["test"][3], "<healthcheck>", "exec")
+    assert "/api/v1/timestamp" in twin["healthcheck"]["test"][3]
+
+
+def test_the_twin_joins_every_bot_network_and_its_bots_wait_for_it(with_twin):
+    assert sorted(with_twin["services"]["twin"]["networks"]) == sorted(with_twin["networks"])
+    alpha = with_twin["services"]["bot-alpha"]
+    beta = with_twin["services"]["bot-beta-2"]
+    assert alpha["depends_on"]["twin"] == {"condition": "service_healthy"}
+    assert "twin" not in beta["depends_on"]  # beta trades elsewhere
+
+
+def test_a_bot_targeting_the_twin_service_needs_the_twin_in_the_project():
+    assert targets_twin(twin_fleet().bots[0])
+    with pytest.raises(ValueError, match="twin"):
+        compose_document(twin_fleet())
+
+
+def test_the_twin_service_url_is_what_a_bot_targets():
+    assert TwinService().url == "http://twin:8899"
 
 
 # -- the written file ----------------------------------------------------------------------
@@ -470,13 +598,41 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return found
 
 
-def test_the_dockerfile_pins_the_freqtrade_image_tag():
-    bases = [
-        arguments for instruction, arguments in dockerfile_instructions() if instruction == "FROM"
-    ]
-    assert len(bases) == 1
-    image = bases[0].split()[0]
-    assert re.fullmatch(r"freqtradeorg/freqtrade:2026\.9(@sha256:[0-9a-f]{64})?", image)
+def test_the_dockerfile_builds_on_the_pinned_freqtrade_image_by_default():
+    instructions = dockerfile_instructions()
+    bases = [arguments for instruction, arguments in instructions if instruction == "FROM"]
+    assert bases == ["${BASE_IMAGE}"]
+    # the ARG before FROM: a build argument, defaulting to the exact release pinned
+    first = instructions[0]
+    assert first[0] == "ARG"
+    name, _, default = first[1].partition("=")
+    assert name == "BASE_IMAGE"
+    assert re.fullmatch(r"freqtradeorg/freqtrade:2026\.9(@sha256:[0-9a-f]{64})?", default)
+    pinned = re.search(r'"freqtrade==([^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned is not None
+    assert default.split(":")[1].split("@")[0] == pinned.group(1)
+
+
+def test_the_dockerfile_installs_bulkhead_from_pyproject_with_no_list_of_its_own():
+    runs = " ".join(a for i, a in dockerfile_instructions() if i == "RUN")
+    install = re.search(r"pip install ([^&]+)", runs.split("--exclude-editable")[1])
+    assert install is not None
+    words = install.group(1).split()
+    assert words[-1] == "/tmp/bulkhead-src"  # the copied project: pyproject's dependencies
+    assert [w for w in words if not w.startswith("-") and "/" not in w] == []
+    assert "--no-cache-dir" in words
+    assert "rm -rf /tmp/bulkhead-src" in runs
+
+
+def test_the_dockerfile_smoke_tests_both_commands():
+    runs = " ".join(a for i, a in dockerfile_instructions() if i == "RUN")
+    assert "bulkhead --help" in runs
+    assert "freqtrade --version" in runs
+
+
+def test_the_dockerfile_needs_no_frontend_image():
+    # BuildKit fetches a `# syntax=` frontend from a registry; the classic builder ignores it
+    assert "# syntax=" not in DOCKERFILE.read_text()
 
 
 def test_the_dockerfile_runs_as_a_non_root_user():
