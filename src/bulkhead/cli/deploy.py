@@ -1,4 +1,4 @@
-"""``bulkhead compose``: a Docker Compose file with one hardened service per bot."""
+"""``bulkhead compose | twin-keys``: the Docker Compose project of a fleet."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
-from bulkhead.fleet.compose import compose_document, write_compose, write_memory_secrets
+from bulkhead.fleet.compose import FIRST_HOST_PORT, REDIS_IMAGE, TwinService, targets_twin
+from bulkhead.fleet.docker import DockerError, Project, write_project, write_twin_secrets
 
 
 def register(app: typer.Typer) -> None:
@@ -16,11 +17,29 @@ def register(app: typer.Typer) -> None:
     def compose(
         spec: SpecOption = DEFAULT_SPEC,
         output: Annotated[
-            Path, typer.Option("-o", "--output", help="Where to write the Compose file.")
-        ] = Path("docker-compose.yml"),
+            Path | None,
+            typer.Option(
+                "-o", "--output", help="Where to write the Compose file (default: beside the spec)."
+            ),
+        ] = None,
         image: Annotated[str, typer.Option(help="The Bulkhead image to run.")] = "bulkhead:latest",
         cpus: Annotated[float, typer.Option(help="CPU limit per bot.")] = 0.5,
         memory: Annotated[str, typer.Option(help="Memory limit per bot, e.g. 512m.")] = "512m",
+        twin: Annotated[
+            bool,
+            typer.Option(
+                "--twin",
+                help="Add the KuCoin twin as a service (bots reach it at http://twin:8899).",
+            ),
+        ] = False,
+        twin_scenario: Annotated[
+            str, typer.Option(help="The twin's scenario, relative to the Compose file.")
+        ] = "./sim.yaml",
+        redis_image: Annotated[str, typer.Option(help="The Redis 7 image.")] = REDIS_IMAGE,
+        first_port: Annotated[
+            int, typer.Option(help="Host port (127.0.0.1) of the first bot's REST API.")
+        ] = FIRST_HOST_PORT,
+        project: Annotated[str, typer.Option(help="The Compose project name.")] = "bulkhead",
     ) -> None:
         """Write docker-compose.yml: one service per bot, its own secrets, limits, no root.
 
@@ -29,15 +48,46 @@ def register(app: typer.Typer) -> None:
         """
         fleet = load(spec)
         try:
-            document = compose_document(
-                fleet, image=image, spec_path=f"./{spec.name}", cpus=cpus, memory=memory
+            written = write_project(
+                fleet,
+                spec,
+                output=output,
+                image=image,
+                cpus=cpus,
+                memory=memory,
+                redis_image=redis_image,
+                first_host_port=first_port,
+                twin=TwinService(scenario=twin_scenario) if twin else None,
+                project=project,
             )
         except ValueError as error:
             raise fail(str(error)) from None
-        write_compose(document, output)
-        created = write_memory_secrets(fleet, output.parent / "secrets")
-        for path in created:
-            typer.echo(f"wrote {path}")
-        typer.echo(f"wrote {output}: {len(fleet.bots)} bot service(s) + redis")
+        *secrets, path = written
+        for created in secrets:
+            typer.echo(f"wrote {created}")
+        extra = " + twin" if twin else ""
+        typer.echo(f"wrote {path}: {len(fleet.bots)} bot service(s) + redis{extra}")
         for bot in fleet.bots:
             typer.echo(f"  bot-{bot.name}: secrets from ./secrets/{bot.name}/")
+        if twin:
+            typer.echo(
+                f"  twin: scenario {twin_scenario}; once it runs (`docker compose up -d twin`), "
+                "`bulkhead twin-keys` puts its keys in ./secrets/"
+            )
+
+    @app.command("twin-keys")
+    def twin_keys(spec: SpecOption = DEFAULT_SPEC) -> None:
+        """Put the keys the project's running twin created into ./secrets/<bot>/.
+
+        For each bot whose exchange.target is the twin service, the trade-only key of its
+        sub-account, as a real deployment's key would be put there by hand.
+        """
+        fleet = load(spec)
+        if not any(targets_twin(bot) for bot in fleet.bots):
+            raise fail(f"no bot targets the twin service ({TwinService().url})")
+        try:
+            written = write_twin_secrets(Project.for_spec(spec), fleet)
+        except (DockerError, ValueError) as error:
+            raise fail(str(error)) from None
+        for path in written:
+            typer.echo(f"wrote {path}")
