@@ -56,7 +56,7 @@ def describe_stack(stack: Stack) -> str:
             values.append(f"minimal_roi={json.dumps(entries)}")
         elif isinstance(entries, dict):
             values += [f"{name}={json.dumps(value)}" for name, value in entries.items()]
-    shown = f"strategy {stack.class_name} ({stack.source.label})"
+    shown = f"strategy {stack.source.label}"
     return f"{shown}, params: {', '.join(values)}" if values else shown
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import bots, demo, deploy, memory, runtime, sim
+from bulkhead.cli import backtest, bots, demo, deploy, memory, runtime, sim
 
 
 def build_app() -> typer.Typer:
@@ -26,6 +26,7 @@ def build_app() -> typer.Typer:
     runtime.register(app)
     demo.register(app)
     deploy.register(app)
+    backtest.register(app)
 
     @app.command()
     def version() -> None:

@@ -44,7 +44,7 @@ class StrategySource:
 
     file: Path
     class_name: str
-    #: the spec's words for it: a bundled name, or ``file:Class`` as written
+    #: the spec's words for it: ``Name (bundled)``, or ``file:Class`` as written
     label: str
     #: the spec field a problem with the file or class is reported at
     where: str
@@ -70,7 +70,8 @@ def source_of(bot: Bot, spec_dir: Path, where: str) -> StrategySource:
                     f"(allowed: {', '.join(sorted(bundled))}, or your own file: and class:)"
                 ]
             )
-        return StrategySource(found.file, found.class_name, found.class_name, f"{where}.name")
+        label = f"{found.class_name} (bundled)"
+        return StrategySource(found.file, found.class_name, label, f"{where}.name")
     class_name = str(getattr(spec, "class_name", ""))
     return StrategySource(
         (spec_dir / str(file)).resolve(), class_name, f"{file}:{class_name}", f"{where}.file"
