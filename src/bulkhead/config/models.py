@@ -21,6 +21,8 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -81,6 +83,17 @@ class Exchange(_Strict):
         strict=True,
         description="true: the twin at target may be on another host (e.g. http://twin:8080)",
     )
+
+    @field_validator("target", mode="wrap")
+    @classmethod
+    def _kucoin_or_a_url(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        """One line for a bad target, not one per member of the union it failed."""
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(
+                "should be kucoin or a twin URL such as http://127.0.0.1:8899"
+            ) from None
 
     @model_validator(mode="after")
     def _twin_is_where_it_is_meant_to_be(self) -> Exchange:

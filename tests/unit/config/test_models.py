@@ -126,7 +126,10 @@ def test_a_twin_url_with_a_query_is_refused():
 
 def test_a_target_that_is_neither_kucoin_nor_http_is_refused():
     problems = refusal(with_bot(exchange={"target": "ftp://127.0.0.1"}))
-    assert problems[0].startswith("bots.0.exchange.target")
+    assert problems == [
+        "bots.0.exchange.target: should be kucoin or a twin URL such as "
+        "http://127.0.0.1:8899 (got 'ftp://127.0.0.1')"
+    ]
 
 
 # -- budget and stake ---------------------------------------------------------------------
