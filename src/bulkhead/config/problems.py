@@ -34,7 +34,6 @@ HIDDEN_KEY = "<hidden key>"
 Location = tuple[str | int, ...]
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: deepest a shown value is walked: past it, "..." (a Python caller may pass a cycle)
 _SHOWN_DEPTH = 8
 
@@ -142,8 +141,9 @@ def format_location(location: Location) -> str:
 
 
 def one_line(text: str, limit: int = LINE_LIMIT) -> str:
-    """Control characters escaped (a line stays one line) and the text cut at ``limit``."""
-    flat = _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text[: limit + 1])
+    """Unprintable characters escaped (newlines, terminal escapes, bidi overrides), so a
+    line stays one honest line, and the text cut at ``limit``."""
+    flat = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text[: limit + 1])
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
