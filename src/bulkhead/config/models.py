@@ -41,8 +41,10 @@ STAKE_PRECISION = Decimal("0.01")
 #: The smallest stake a bot may have. KuCoin's minFunds and quoteMinSize for USDT and
 #: USDC spot pairs are 0.1 (the twin derives the same 0.1 for every symbol, see
 #: sim/scenario.py), so a smaller stake can never place an order on any pair: the bot
-#: would run, or in dry-run restart, forever without trading. A pair's own minimum
-#: (size x price, and Freqtrade's padding for the stop-loss) is preflight's question.
+#: would run without ever trading, and a stake rounded to 0 fails Freqtrade's config
+#: schema (minimum 0.0001) at start, so its supervisor restarts it forever. Dry-run
+#: bots skip preflight, so the spec holds them to it. A pair's own minimum (size x
+#: price, and Freqtrade's padding for the stop-loss) is preflight's question.
 MIN_STAKE = Decimal("0.1")
 #: the names that reach a twin on this machine only (with every 127.0.0.0/8 and ::1)
 LOOPBACK_NAMES = frozenset({"localhost"})
