@@ -54,3 +54,11 @@ def trader(request: pytest.FixtureRequest, sim: Sim) -> Trader:
 def shared_account(request: pytest.FixtureRequest, market_sim: Sim) -> Account:
     """A classic or HF account on the module's shared twin, for tests that change nothing."""
     return account(market_sim, request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hostile: random and malformed requests against the twin (hypothesis; part of the "
+        "normal run, a minute at most; -m hostile runs only these)",
+    )

@@ -150,7 +150,7 @@ class Sim:
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=timeout) as conn:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 conn.sendall(request)
-            answer = HTTPResponse(conn)
+            answer = HTTPResponse(conn, method=request.split(b" ", 1)[0].decode("latin-1"))
             answer.begin()
             return RawResponse(
                 answer.status,
