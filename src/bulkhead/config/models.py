@@ -48,8 +48,9 @@ STAKE_PRECISION = Decimal("0.01")
 MIN_STAKE = Decimal("0.1")
 #: the names that reach a twin on this machine only (with every 127.0.0.0/8 and ::1)
 LOOPBACK_NAMES = frozenset({"localhost"})
-#: most days a retention may keep (a century: longer overflows time arithmetic)
-MAX_DAYS = 36_500
+#: most days a retention may keep: "forever" in practice, yet its cut-off in milliseconds
+#: stays far inside the 64-bit integers Redis takes (1e300 days would not)
+MAX_DAYS = 1_000_000
 #: most candles a protection may look back or stop for
 MAX_CANDLES = 10_000
 

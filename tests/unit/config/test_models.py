@@ -265,3 +265,15 @@ def test_a_bot_built_directly_is_held_to_the_same_rules():
     spec = with_bot(budget={"amount": "0.05"})["bots"][0]
     with pytest.raises(ValueError, match="smallest order KuCoin takes"):
         Bot.model_validate(spec)
+
+
+def test_a_retention_too_long_for_redis_millisecond_times_is_refused():
+    problems = refusal(with_bot(memory={"retention": {"events_days": 1e300}}))
+    assert problems[0].startswith(
+        "bots.0.memory.retention.events_days: Input should be less than or equal to 1000000"
+    )
+
+
+def test_a_retention_of_centuries_still_means_keep_it_all():
+    bot = loaded(with_bot(memory={"retention": {"events_days": 100_000}})).bots[0]
+    assert bot.memory.retention.events_days == 100_000
