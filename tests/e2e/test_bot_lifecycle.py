@@ -485,7 +485,9 @@ def test_live_start_is_refused_with_a_master_key(rig: Rig) -> None:
 
 
 def test_budget_below_the_exchange_minimum_refuses_to_start(rig: Rig) -> None:
-    spec = _write_spec(rig.root / "tiny-budget", rig.url, rig.keys[BOT_KEY], budget="0.05")
+    # A stake of 0.10 USDT clears the spec's floor (KuCoin's 0.1 minFunds) but not XRP's
+    # size minimum on the twin: 0.1 XRP at 1.02-1.22 USDT (data/ohlcv/XRP_USDT-5m).
+    spec = _write_spec(rig.root / "tiny-budget", rig.url, rig.keys[BOT_KEY], budget="0.11")
 
     _, preflight = _refused_start(rig, spec)
 
