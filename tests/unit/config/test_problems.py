@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
+from bulkhead.config.loader import SpecError, parse_fleet
 from bulkhead.config.problems import SHOWN_LIMIT, format_location, one_line, shown
 
 
@@ -50,3 +53,12 @@ def test_a_line_escapes_newlines_terminal_codes_and_bidi_overrides():
 
 def test_a_line_is_cut_at_its_limit():
     assert len(one_line("x" * 10_000)) == 400
+
+
+def test_a_spec_with_hundreds_of_problems_shows_fifty_lines_and_a_count():
+    with pytest.raises(SpecError) as caught:
+        parse_fleet({"version": 1, "bots": [{"name": "Bad Name"}] * 100})
+    problems = caught.value.problems
+    assert len(problems) == 51
+    assert problems[-1].startswith("... and ")
+    assert problems[-1].endswith(" more problem(s) not shown")
