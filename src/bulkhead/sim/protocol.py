@@ -10,7 +10,7 @@ envelope, so no client ever sees anything but ``{"code", "msg"}`` from the twin.
 
 It relies on uvicorn's ``HttpToolsProtocol`` internals (``url``, ``headers``,
 ``send_400_response``, and a callback error surfacing as ``HttpParserError``), checked
-against uvicorn 0.54 by ``tests/integration/sim/test_http_limits.py``.
+against uvicorn 0.54 by ``tests/integration/sim/test_request_limits.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from bulkhead.sim import errors, limits
 from bulkhead.sim.http import error_body
 
 
+def _head_too_large() -> errors.KucoinError:
+    return errors.request_too_large("Request head", limits.MAX_HEAD_BYTES, 431)
+
+
 class _Refused(Exception):
     """Raised from a parser callback: httptools stops and uvicorn calls ``send_400_response``."""
 
@@ -30,62 +34,42 @@ class _Refused(Exception):
 class KucoinHttpProtocol(HttpToolsProtocol):
     """An HTTP/1.1 connection to the twin (pass the class as uvicorn's ``http``).
 
-    The per-request cost is a few integer additions: the head is measured as the parser
-    hands it over (the URL, then each header), and bytes are counted before the parser
-    sees them only while a head is still incomplete, which is how an endless header
-    (buffered by httptools until its line ends) is cut off.
+    Every request pays a length check on its URL and two on its head, nothing per
+    header: bytes are counted as they arrive while a head is under way (which is how an
+    endless header, buffered by httptools until its line ends, is cut off), and only a
+    head that arrived with more than ``MAX_HEAD_BYTES`` around it is measured exactly.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refusal: errors.KucoinError | None = None
-        #: bytes received since the current head began, while it is incomplete
+        #: bytes received since the current head began: at least the head's size
         self._head_bytes = 0
-        self._in_head = True
-        #: the URL and header bytes of the current head, as parsed
-        self._head_size = 0
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:  # not inside a body: a head is under way
             self._head_bytes += len(data)
         super().data_received(data)
-        if (
-            self._in_head
-            and self._head_bytes > limits.MAX_HEAD_BYTES
-            and not self.transport.is_closing()
-        ):
-            self._refusal = errors.request_too_large("Request head", limits.MAX_HEAD_BYTES, 431)
+        if self.cycle is not cycle:  # a head completed: what follows is body or a new head
+            self._head_bytes = 0
+        elif self._head_bytes > limits.MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._refusal = _head_too_large()
             self.send_400_response("")
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-        self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > limits.MAX_URL_BYTES:
             self._refuse(errors.request_too_large("Request URL", limits.MAX_URL_BYTES, 414))
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        self._head_size += len(name) + len(value)
-        if (
-            self._head_size + len(self.url) > limits.MAX_HEAD_BYTES
-            or len(self.headers) > limits.MAX_HEADERS
-        ):
-            self._refuse(errors.request_too_large("Request head", limits.MAX_HEAD_BYTES, 431))
-
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
+        if len(self.headers) > limits.MAX_HEADERS or (
+            self._head_bytes > limits.MAX_HEAD_BYTES
+            and len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            > limits.MAX_HEAD_BYTES
+        ):
+            self._refuse(_head_too_large())
         super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        # The bytes after this message belong to the next head.
-        self._in_head = True
-        self._head_bytes = 0
 
     def _refuse(self, error: errors.KucoinError) -> None:
         self._refusal = error

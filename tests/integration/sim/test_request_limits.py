@@ -149,3 +149,15 @@ def test_a_request_within_every_limit_is_served_after_refused_ones(sim: Sim) -> 
     headers = {f"X-Pad-{i}": "p" * 100 for i in range(limits.MAX_HEADERS - 10)}
     response = sim.http.get("/api/v1/timestamp", headers=headers)
     assert response.json()["code"] == "200000"
+
+
+def test_many_requests_on_one_connection_never_add_up_to_a_head_too_large(sim: Sim) -> None:
+    padding = {"X-Pad": "p" * 1000}
+    requests = 3 * limits.MAX_HEAD_BYTES // 1000
+    for _ in range(requests):
+        response = sim.http.get("/api/v1/timestamp", headers=padding)
+        assert response.json()["code"] == "200000"
+    body = json.dumps({"symbol": "XRP-USDT", "memo": "m" * 40_000})
+    for _ in range(3):  # bodies in between: only heads are counted
+        assert sim.http.post("/api/v1/no-such-path", content=body).status_code == 404
+        assert sim.http.get("/api/v1/timestamp").status_code == 200
