@@ -1,9 +1,10 @@
 """The twin as an ASGI application: faults, authentication, permissions, rate limits, dispatch.
 
-Order of a private request, as on KuCoin: route → injected faults → signature checks →
-frozen user → permission → rate limit → matching catches up → handler. Every failure
-leaves as KuCoin's envelope; an unexpected exception becomes 500000 without a traceback
-(and is logged on the server side for the developer).
+Order of a private request, as on KuCoin: body size → route → injected faults → signature
+checks → frozen user → permission → rate limit → matching catches up → handler. Every
+failure leaves as KuCoin's envelope; an unexpected exception becomes 500000 without a
+traceback (and is logged on the server side for the developer). Below the app,
+``protocol.KucoinHttpProtocol`` bounds URLs and headers the same way (``limits``).
 """
 
 from __future__ import annotations

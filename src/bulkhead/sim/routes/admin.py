@@ -1,8 +1,10 @@
 """The twin's own control surface under ``/sim/v1/``: set up, inject faults, read state.
 
 Loopback only (and behind a bearer token when one is configured), because it can mint
-keys and money. Secrets are shown once, in the answer that creates a key, and never in
-the state dump.
+keys and money; for the same reason it refuses whatever a web page could send (see
+``TwinApp._admin_refusal``). Secrets are shown once, in the answer that creates a key, and
+never in the state dump; snapshots, which do hold them, are written 0600 and only into the
+twin's state folder.
 """
 
 from __future__ import annotations
