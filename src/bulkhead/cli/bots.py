@@ -36,13 +36,14 @@ BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
 logger = logging.getLogger("bulkhead.cli")
 
 
-def strategy_stack(spec: Path, fleet: Fleet, bot: Bot) -> Stack:
+def strategy_stack(spec: Path, fleet: Fleet, bot: Bot, *, logged: bool = False) -> Stack:
     """The bot's strategy, loaded and checked, or exit 2 with one line per problem (as a
-    spec error: nothing has started)."""
+    spec error: nothing has started); ``logged``: the refusal is also a log event."""
     try:
         return prepare(bot, spec.resolve().parent, fleet.bots.index(bot))
     except StrategyRefused as error:
-        event(logger, "strategy_refused", logging.ERROR, problems=error.problems)
+        if logged:
+            event(logger, "strategy_refused", logging.ERROR, problems=error.problems)
         for line in error.problems:
             typer.secho(f"error: {spec}: {line}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
@@ -192,7 +193,7 @@ def register(app: typer.Typer) -> None:
         file_handler.setFormatter(formatter)
         logging.getLogger().addHandler(file_handler)
         # Refused here, before the lease: logged in the bot's log for `bulkhead logs`.
-        stack = strategy_stack(spec, fleet, chosen)
+        stack = strategy_stack(spec, fleet, chosen, logged=True)
         env = environ(spec)
         server = None if connection_from_environment(env) else embedded(fleet, workspace(spec))
 
