@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
+import keyword
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -207,12 +209,15 @@ def own_stoploss(cls: type[Any], user_params: dict[str, Any]) -> Any:
 
 
 def class_problems(
-    cls: type[Any], bot: Bot, source: StrategySource, user_params: dict[str, Any], index: int
+    cls: type[Any], timeframe: str, where: str, timeframe_field: str, params: dict[str, Any]
 ) -> list[str]:
-    """Everything about the class that Bulkhead will not run, one line each."""
-    where = source.where.rsplit(".", 1)[0]
+    """Everything about the class that Bulkhead will not run, one line each: ``where`` is
+    the spec's strategy field, ``timeframe`` the bot's (at ``timeframe_field``), ``params``
+    the strategy's parameter file (its own stoploss may be there)."""
     name = quoted(cls.__name__, 60)
     problems = []
+    if not cls.__name__.isidentifier() or keyword.iskeyword(cls.__name__):
+        problems.append(f"{where}: the class calls itself {name!r}, not a Python class name")
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
         problems.append(f"{where}: {name} does not implement {missing}")
@@ -227,7 +232,7 @@ def class_problems(
         problems.append(
             f"{where}: {name} is a futures strategy ({futures}): Bulkhead bots trade spot only"
         )
-    stoploss = own_stoploss(cls, user_params)
+    stoploss = own_stoploss(cls, params)
     if not isinstance(stoploss, int | float) or isinstance(stoploss, bool):
         problems.append(
             f"{where}: {name} has no stop-loss (no stoploss attribute): "
@@ -238,10 +243,29 @@ def class_problems(
             f"{where}: {name} has no stop-loss (stoploss = {stoploss}, a 100 % loss): "
             "Bulkhead runs only strategies written with one"
         )
-    timeframe = getattr(cls, "timeframe", None)
-    if isinstance(timeframe, str) and timeframe != bot.timeframe:
+    own = getattr(cls, "timeframe", None)
+    if isinstance(own, str) and own != timeframe:
         problems.append(
-            f"bots.{index}.timeframe: {bot.timeframe}, but {name} trades {quoted(timeframe, 8)} "
-            f"candles: set timeframe: {quoted(timeframe, 8)} for this bot"
+            f"{timeframe_field}: {timeframe}, but {name} trades {quoted(own, 8)} "
+            f"candles: set timeframe: {quoted(own, 8)} for this bot"
         )
     return problems
+
+
+def checked_class(
+    file: Path | str, class_name: str, timeframe: str, params_file: Path | str
+) -> type[Any]:
+    """``import_class`` and the checks Bulkhead made before the start, made again: the
+    generated module calls this inside Freqtrade, so a strategy file edited since (and
+    imported afresh at a restart) is refused by Freqtrade's loader, never run unchecked."""
+    cls = import_class(file, class_name)
+    try:
+        params = json.loads(Path(params_file).read_text()).get("params", {})
+    except (OSError, ValueError, AttributeError):
+        params = {}
+    problems = class_problems(cls, timeframe, "strategy", "timeframe", params)
+    if problems:
+        raise StrategyImportError(
+            f"{Path(file).name} changed since Bulkhead checked it: {'; '.join(problems)}"
+        )
+    return cls

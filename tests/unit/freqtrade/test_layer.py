@@ -189,3 +189,30 @@ def test_the_spec_stoploss_and_timeframe_are_what_runs(
 ):
     assert strategy.stoploss == rendered[0].bot.stoploss == -0.05
     assert strategy.timeframe == "5m"
+
+
+def test_a_strategy_file_edited_since_the_check_is_refused_by_freqtrades_loader(
+    rendered: tuple[Stack, dict[str, Any], BotPaths], caplog: pytest.LogCaptureFixture
+):
+    from freqtrade.exceptions import OperationalException
+
+    stack, config, _ = rendered
+    edited = stack.source.file.read_text().replace("stoploss = -0.10", "stoploss = -1")
+    stack.source.file.write_text(edited)
+
+    with pytest.raises(OperationalException, match="Impossible to load Strategy 'Good'"):
+        strategy_files.running(config)
+    assert "good.py changed since Bulkhead checked it: strategy: Good has no stop-loss" in (
+        caplog.text
+    )
+
+
+def test_the_generated_module_is_valid_python_whatever_the_spec_calls_the_file(
+    rendered: tuple[Stack, dict[str, Any], BotPaths],
+):
+    stack = rendered[0]
+    odd = StrategySource(stack.source.file, "Good", 'we"""ird\\\\path.py:Good', "x")
+    source = Stack(stack.bot, odd, "Good").module_source()
+
+    compile(source, "bulkhead_stack.py", "exec")
+    assert "The bot's strategy, we'''ird//path.py:Good, with" in source

@@ -42,7 +42,8 @@ def problems_of(path: Path, class_name: str = "Good", **bot: Any) -> list[str]:
         cls = load_class(found)
     except StrategyRefused as refused:
         return refused.problems
-    return class_problems(cls, bot_with(**{"timeframe": "5m", **bot}), found, {}, 0)
+    timeframe = bot_with(**{"timeframe": "5m", **bot}).timeframe
+    return class_problems(cls, timeframe, WHERE, "bots.0.timeframe", {})
 
 
 def only(problems: list[str]) -> str:
