@@ -57,6 +57,7 @@ to be healthy.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import posixpath
 import re
@@ -132,8 +133,10 @@ BOT_UID = 1000
 
 #: the image's non-root ``ftuser``; explicit so a different base image cannot run as root
 BOT_USER = f"{BOT_UID}:{BOT_UID}"
-#: Freqtrade needs minutes at start (markets, candles; preflight first when live)
-BOT_HEALTHCHECK_TIMING = {"interval": "30s", "timeout": "10s", "retries": 3, "start_period": "3m"}
+#: Freqtrade needs minutes at start (markets, candles; preflight first when live). Docker
+#: runs the first check one interval after the start (engines before 25 have no
+#: start_interval), so the interval is also how soon a started bot can show healthy.
+BOT_HEALTHCHECK_TIMING = {"interval": "15s", "timeout": "10s", "retries": 4, "start_period": "3m"}
 PING_URL = f"http://127.0.0.1:{API_PORT}/api/v1/ping"
 #: python, not curl: the bot's own interpreter is surely there, curl is a base-image detail
 PING_COMMAND = f"import urllib.request; urllib.request.urlopen({PING_URL!r}, timeout=5)"
@@ -179,6 +182,16 @@ def targets_twin(bot: Bot) -> bool:
         return False
     parts = urlsplit(bot.exchange.twin_url)
     return parts.hostname == TWIN_SERVICE and (parts.port or 80) == TWIN_PORT
+
+
+def _loopback(bot: Bot) -> bool:
+    host = urlsplit(bot.exchange.twin_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _hardening() -> dict[str, Any]:
@@ -247,6 +260,12 @@ def compose_document(
         raise ValueError(f"first_host_port must leave a port per bot, got {first_host_port}")
     if not PROJECT.match(project):
         raise ValueError(f"project must be lower-case letters, digits, - and _, got {project!r}")
+    inward = [bot.name for bot in fleet.bots if bot.exchange.is_twin and _loopback(bot)]
+    if inward:
+        raise ValueError(
+            f"bot(s) {', '.join(inward)} target a twin on loopback, which in a container is "
+            f"the bot's own container: add the twin service and target {TwinService().url}"
+        )
     strays = [bot.name for bot in fleet.bots if targets_twin(bot) and twin is None]
     if strays:
         raise ValueError(

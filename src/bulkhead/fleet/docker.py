@@ -52,7 +52,8 @@ from bulkhead.fleet.compose import (
 from bulkhead.fleet.ftapi import BotSnapshot
 
 COMPOSE_FILE = "docker-compose.yml"
-#: a bot's health check starts after 3 minutes at the latest and runs every 30 s
+#: a bot is healthy once Freqtrade answers (checked every 15 s); unhealthy only after its
+#: 3-minute start period
 START_TIMEOUT_S = 240.0
 POLL_S = 2.0
 COMMAND_TIMEOUT_S = 600.0

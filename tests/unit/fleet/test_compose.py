@@ -99,9 +99,17 @@ def two_bot_fleet() -> Fleet:
     )
 
 
+def example_fleet() -> Fleet:
+    """examples/bulkhead.yaml, trading on KuCoin: its loopback twin is not for containers."""
+    data = load_fleet(EXAMPLE).model_dump(mode="json")
+    for bot in data["bots"]:
+        bot["exchange"] = {"target": "kucoin"}
+    return Fleet.model_validate(data)
+
+
 @pytest.fixture(params=["example", "two-bots"])
 def fleet(request: pytest.FixtureRequest) -> Fleet:
-    return load_fleet(EXAMPLE) if request.param == "example" else two_bot_fleet()
+    return example_fleet() if request.param == "example" else two_bot_fleet()
 
 
 @pytest.fixture
@@ -220,7 +228,7 @@ def test_the_document_holds_no_secret_values_only_file_references(monkeypatch, t
         monkeypatch.setenv(f"ALPHA_{part.upper()}", value)
         monkeypatch.setenv(f"BOT1_KUCOIN_API_{part.upper()}", value)
     monkeypatch.setenv("BETA_PASSPHRASE", LEAKED["passphrase"])
-    for fleet in (load_fleet(EXAMPLE), two_bot_fleet()):
+    for fleet in (example_fleet(), two_bot_fleet()):
         path = tmp_path / "docker-compose.yml"
         write_compose(compose_document(fleet), path)
         text = path.read_text()
@@ -559,6 +567,11 @@ def test_a_bot_targeting_the_twin_service_needs_the_twin_in_the_project():
     assert targets_twin(twin_fleet().bots[0])
     with pytest.raises(ValueError, match="twin"):
         compose_document(twin_fleet())
+
+
+def test_a_twin_on_loopback_is_refused_since_in_a_container_it_is_the_bot_itself():
+    with pytest.raises(ValueError, match="target a twin on loopback"):
+        compose_document(load_fleet(EXAMPLE))
 
 
 def test_the_twin_service_url_is_what_a_bot_targets():
