@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench bench-quick lint format clean
+.PHONY: demo test test-fast test-containers bench bench-quick lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bulkhead demo
 
-## test: the whole suite (unit, integration against the twin, Freqtrade end to end)
+## test: the whole suite (unit, integration against the twin, Freqtrade end to end),
+## without the container tests
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not containers"
 
-## test-fast: everything but the slow Freqtrade end-to-end tests
+## test-fast: everything but the slow Freqtrade end-to-end tests and the container tests
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(VENV)/bin/pytest -q -m "not slow and not containers"
+
+## test-containers: the fleet in real containers: installs and starts Docker Engine (root),
+## builds the images without Docker Hub, runs the Compose project with a twin (~5-8 min)
+test-containers: $(STAMP)
+	BULKHEAD_CONTAINERS=1 $(VENV)/bin/pytest -q -m containers tests/containers
 
 ## bench: every benchmark in full, one JSON object per line
 bench: $(STAMP)
