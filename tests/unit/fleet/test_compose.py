@@ -502,12 +502,8 @@ def test_ports_and_project_names_compose_would_reject_are_refused(port, project)
 
 def twin_fleet() -> Fleet:
     data = two_bot_fleet().model_dump(mode="json", exclude_defaults=False)
-    data["bots"][0]["exchange"] = {"target": "http://twin:8899"}
-    try:
-        return Fleet.model_validate(data)
-    except ValueError:  # a spec that must opt in to a twin beyond loopback
-        data["bots"][0]["exchange"]["remote_twin"] = True
-        return Fleet.model_validate(data)
+    data["bots"][0]["exchange"] = {"target": "http://twin:8899", "remote_twin": True}
+    return Fleet.model_validate(data)
 
 
 @pytest.fixture

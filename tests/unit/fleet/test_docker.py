@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bulkhead.config.models import Exchange, Fleet
+from bulkhead.config.models import Fleet
 from bulkhead.fleet import docker
 from bulkhead.fleet.compose import TwinService
 
@@ -73,9 +73,7 @@ def ps(*services: tuple[str, str, str]) -> str:
 
 
 def twin_fleet() -> Fleet:
-    exchange: dict[str, Any] = {"target": "http://twin:8899"}
-    if "remote_twin" in Exchange.model_fields:
-        exchange["remote_twin"] = True
+    exchange = {"target": "http://twin:8899", "remote_twin": True}
 
     def bot(name: str) -> dict[str, Any]:
         return {
