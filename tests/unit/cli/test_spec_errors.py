@@ -167,9 +167,11 @@ def test_an_alias_bomb_in_strategy_params_writes_nothing(tmp_path: Path):
         "strategy: {name: TwinScalper, params: {}}",
         f"strategy: {{name: TwinScalper, params: {{bomb: [{bomb}]}}}}",
     )
+    spec_text = f"{anchors}\n{text}"
+    line = 1 + next(i for i, row in enumerate(spec_text.splitlines()) if "bomb:" in row)
     started = time.perf_counter()
-    code, output = run_text(tmp_path, f"{anchors}\n{text}".encode(), "render", "bot1")
-    assert_one_line_refusal(tmp_path, code, output, "aliases expand the value at line 25")
+    code, output = run_text(tmp_path, spec_text.encode(), "render", "bot1")
+    assert_one_line_refusal(tmp_path, code, output, f"aliases expand the value at line {line}")
     assert time.perf_counter() - started < 5
 
 
