@@ -8,8 +8,17 @@ from typing import Annotated
 import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
-from bulkhead.fleet.compose import FIRST_HOST_PORT, REDIS_IMAGE, TwinService, targets_twin
-from bulkhead.fleet.docker import DockerError, Project, write_project, write_twin_secrets
+from bulkhead.fleet.compose import (
+    FIRST_HOST_PORT,
+    REDIS_IMAGE,
+    TWIN_SERVICE,
+    TwinService,
+    targets_twin,
+)
+from bulkhead.fleet.docker import DockerError, Project, up, write_project, write_twin_secrets
+
+#: the twin answers within seconds; its health check runs every 10 s
+TWIN_START_S = 120.0
 
 
 def register(app: typer.Typer) -> None:
@@ -71,13 +80,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  bot-{bot.name}: secrets from ./secrets/{bot.name}/")
         if twin:
             typer.echo(
-                f"  twin: scenario {twin_scenario}; once it runs (`docker compose up -d twin`), "
-                "`bulkhead twin-keys` puts its keys in ./secrets/"
+                f"  twin: scenario {twin_scenario}; `bulkhead twin-keys` starts it and puts "
+                "its keys in ./secrets/"
             )
 
     @app.command("twin-keys")
     def twin_keys(spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Put the keys the project's running twin created into ./secrets/<bot>/.
+        """Start the project's twin if needed, and put the keys it created into ./secrets/.
 
         For each bot whose exchange.target is the twin service, the trade-only key of its
         sub-account, as a real deployment's key would be put there by hand.
@@ -85,8 +94,12 @@ def register(app: typer.Typer) -> None:
         fleet = load(spec)
         if not any(targets_twin(bot) for bot in fleet.bots):
             raise fail(f"no bot targets the twin service ({TwinService().url})")
+        project = Project.for_spec(spec)
         try:
-            written = write_twin_secrets(Project.for_spec(spec), fleet)
+            (twin,) = up(project, [TWIN_SERVICE], wait_s=TWIN_START_S)
+            if not twin.ok:
+                raise fail(f"the twin did not start: {twin.state} {twin.detail}")
+            written = write_twin_secrets(project, fleet)
         except (DockerError, ValueError) as error:
             raise fail(str(error)) from None
         for path in written:
