@@ -8,14 +8,11 @@ from typing import Annotated
 import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
-from bulkhead.fleet.compose import (
-    FIRST_HOST_PORT,
-    REDIS_IMAGE,
-    TWIN_SERVICE,
-    TwinService,
-    targets_twin,
-)
-from bulkhead.fleet.docker import DockerError, Project, up, write_project, write_twin_secrets
+from bulkhead.fleet.compose import FIRST_HOST_PORT
+from bulkhead.fleet.docker import DockerError, Project, up, write_project
+from bulkhead.fleet.redis_service import REDIS_IMAGE
+from bulkhead.fleet.twin_keys import write_twin_secrets
+from bulkhead.fleet.twin_service import TWIN_SERVICE, TwinService, targets_twin
 
 #: the twin answers within seconds; its health check runs every 10 s
 TWIN_START_S = 120.0
@@ -42,7 +39,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         twin_scenario: Annotated[
-            str, typer.Option(help="The twin's scenario, relative to the Compose file.")
+            str,
+            typer.Option(
+                help="The twin's scenario, relative to the Compose file; drafted from the "
+                "spec when it does not exist."
+            ),
         ] = "./sim.yaml",
         redis_image: Annotated[str, typer.Option(help="The Redis 7 image.")] = REDIS_IMAGE,
         first_port: Annotated[

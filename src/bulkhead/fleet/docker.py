@@ -6,7 +6,8 @@ bulkhead.yaml, through the Docker Compose v2 CLI (``docker compose``), so there 
 to operate a bot whichever runtime runs it. Everything here returns what happened; nothing
 prints.
 
-- ``write_project``: the Compose file and the memory secrets (``bulkhead compose``).
+- ``write_project``: the Compose file, the memory secrets and, with a twin, a first scenario
+  for it (``bulkhead compose``).
 - ``up`` / ``restart``: ``compose up -d`` (recreating for a restart), then wait until each
   service is healthy, or say why it is not; ``secret_problems`` first, so a missing or
   unreadable secret file is named before any container starts.
@@ -15,8 +16,8 @@ prints.
 - ``status`` (``compose ps --all --format json``), ``snapshot`` (a bot's trades and profit,
   read inside its container from Freqtrade's REST API), ``logs`` (``compose logs``: the
   JSON events the supervisor and Freqtrade write).
-- ``twin_credentials`` / ``write_twin_secrets``: the keys the project's twin created, put
-  where each bot that trades on it reads its key.
+
+The twin's keys for a rehearsal are ``twin_keys.py``'s.
 """
 
 from __future__ import annotations
@@ -34,22 +35,16 @@ import yaml
 
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.fleet.compose import (
-    BOT_UID,
-    CREDENTIAL_PARTS,
     FIRST_HOST_PORT,
-    HOST_SECRETS,
-    REDIS_IMAGE,
     SPEC_IN_CONTAINER,
-    TWIN_CREDENTIALS_IN_CONTAINER,
-    TWIN_SERVICE,
-    TwinService,
     compose_document,
     service_name,
-    targets_twin,
     write_compose,
-    write_memory_secrets,
 )
+from bulkhead.fleet.containers import BOT_UID, HOST_SECRETS
 from bulkhead.fleet.ftapi import BotSnapshot
+from bulkhead.fleet.redis_service import REDIS_IMAGE, write_memory_secrets
+from bulkhead.fleet.twin_service import SCENARIO_HEADER, TwinService, twin_scenario
 
 COMPOSE_FILE = "docker-compose.yml"
 #: a bot is healthy once Freqtrade answers (checked every 15 s); unhealthy only after its
@@ -181,8 +176,9 @@ def write_project(
     twin: TwinService | None = None,
     project: str = "bulkhead",
 ) -> list[Path]:
-    """Write the Compose file (``output``, default docker-compose.yml beside ``spec``) and
-    the memory secrets beside it; the files written, the Compose file last.
+    """Write the Compose file (``output``, default docker-compose.yml beside ``spec``), the
+    memory secrets beside it and, with a twin whose scenario file does not exist yet, a
+    scenario drafted from the fleet; the files written, the Compose file last.
 
     Raises ValueError for settings Compose would refuse (see ``compose_document``).
     """
@@ -200,6 +196,13 @@ def write_project(
         project=project,
     )
     written = write_memory_secrets(fleet, output.parent / HOST_SECRETS)
+    if twin is not None:
+        scenario = output.parent / twin.scenario
+        if not scenario.exists():  # the user's own is never rewritten
+            scenario.parent.mkdir(parents=True, exist_ok=True)
+            body = yaml.safe_dump(twin_scenario(fleet), sort_keys=False)
+            scenario.write_text(SCENARIO_HEADER + body)
+            written.append(scenario)
     write_compose(document, output)
     return [*written, output]
 
@@ -467,58 +470,3 @@ def logs(project: Project, service: str, *, lines: int = 50, follow: bool = Fals
     if follow:
         args.append("--follow")
     return project.stream(project.command(*args, service))
-
-
-# -- the twin's keys ------------------------------------------------------------------------
-
-
-def twin_credentials(project: Project) -> list[dict[str, Any]]:
-    """The keys the project's twin created from its scenario (the twin must be running)."""
-    output = project.call("exec", "-T", TWIN_SERVICE, "cat", TWIN_CREDENTIALS_IN_CONTAINER)
-    try:
-        loaded: list[dict[str, Any]] = json.loads(output)
-    except ValueError:
-        raise DockerError("the twin's credentials file is not JSON") from None
-    return loaded
-
-
-def twin_key_for(bot: Bot, credentials: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The twin key of the bot's sub-account, a trade-only one first; ValueError if none."""
-    own = [c for c in credentials if c.get("subName") == bot.subaccount]
-    if not own:
-        raise ValueError(f"bot {bot.name}: the twin has no key of sub-account {bot.subaccount}")
-    own.sort(key=lambda c: set(c.get("permissions", [])) != TRADE_ONLY)
-    return own[0]
-
-
-def write_twin_secrets(project: Project, fleet: Fleet) -> list[Path]:
-    """For each bot that trades on the project's twin, its sub-account's twin key as its
-    secret files (``secrets/<bot>/{api_key,secret,passphrase}``, 0600, uid 1000 when run
-    as root): what a real deployment puts there by hand. The files written."""
-    credentials = twin_credentials(project)
-    written: list[Path] = []
-    for bot in fleet.bots:
-        if not targets_twin(bot):
-            continue
-        key = twin_key_for(bot, credentials)
-        values = {
-            "api_key": key["apiKey"],
-            "secret": key["secret"],
-            "passphrase": key["passphrase"],
-        }
-        for part in CREDENTIAL_PARTS:
-            path = project.directory / HOST_SECRETS / bot.name / part
-            written.append(_write_secret(path, str(values[part])))
-    return written
-
-
-def _write_secret(path: Path, value: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(value + "\n")
-    if os.geteuid() == 0:
-        os.chown(temporary, BOT_UID, BOT_UID)
-    temporary.replace(path)
-    return path

@@ -20,13 +20,9 @@ from jsonschema.validators import validator_for
 from bulkhead.config.loader import load_fleet, parse_fleet
 from bulkhead.config.models import Fleet
 from bulkhead.config.workspace import Workspace
-from bulkhead.fleet.compose import (
-    HEADER,
-    TwinService,
-    compose_document,
-    targets_twin,
-    write_compose,
-)
+from bulkhead.fleet.compose import HEADER, compose_document, write_compose
+from bulkhead.fleet.redis_service import write_memory_secrets
+from bulkhead.fleet.twin_service import TwinService, targets_twin
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
@@ -447,8 +443,6 @@ def test_each_bot_is_pointed_at_redis_as_its_own_user_without_any_admin_secret(f
 
 
 def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
-    from bulkhead.fleet.compose import write_memory_secrets
-
     fleet = two_bot_fleet()
     written = write_memory_secrets(fleet, tmp_path)
     acl = (tmp_path / "redis" / "users.acl").read_text()
@@ -466,14 +460,14 @@ def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
 
 
 def test_a_bots_memory_password_is_handed_to_uid_1000_when_written_by_root(tmp_path, monkeypatch):
-    from bulkhead.fleet import compose
+    from bulkhead.fleet import redis_service
 
     owners: dict[str, tuple[int, int]] = {}
-    monkeypatch.setattr(compose.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(redis_service.os, "geteuid", lambda: 0)
     monkeypatch.setattr(
-        compose.os, "chown", lambda p, u, g: owners.__setitem__(Path(p).name, (u, g))
+        redis_service.os, "chown", lambda p, u, g: owners.__setitem__(Path(p).name, (u, g))
     )
-    compose.write_memory_secrets(two_bot_fleet(), tmp_path)
+    write_memory_secrets(two_bot_fleet(), tmp_path)
     # the bots' passwords only: the admin's and the reader's stay with root
     assert owners == {"redis_password": (1000, 1000)}
 
@@ -572,6 +566,22 @@ def test_a_twin_on_loopback_is_refused_since_in_a_container_it_is_the_bot_itself
 
 def test_the_twin_service_url_is_what_a_bot_targets():
     assert TwinService().url == "http://twin:8899"
+
+
+def test_a_drafted_scenario_funds_and_keys_each_bot_on_the_twin_and_loads_in_the_twin(tmp_path):
+    from bulkhead.fleet.twin_service import twin_scenario
+    from bulkhead.sim.scenario import load_scenario
+
+    scenario = twin_scenario(twin_fleet())  # alpha trades on the twin, beta-2 elsewhere
+    assert scenario["subaccounts"] == [{"name": "alpha-sub", "balances": {"trade": {"USDT": 100}}}]
+    assert scenario["keys"] == [
+        {"name": "alpha-trade", "user": "alpha-sub", "permissions": ["General", "Spot"]}
+    ]
+    assert [s["symbol"] for s in scenario["symbols"]] == ["XRP-USDT"]
+    assert scenario["symbols"][0]["source"]["kind"] == "synthetic"
+    path = tmp_path / "sim.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    assert load_scenario(path).master.balances == {"main": {"USDT": 10000}}
 
 
 # -- the written file ----------------------------------------------------------------------

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from bulkhead.config.models import Fleet
-from bulkhead.fleet import docker
-from bulkhead.fleet.compose import TwinService
+from bulkhead.fleet import docker, twin_keys
+from bulkhead.fleet.twin_service import TwinService
 
 Answer = Callable[[list[str]], "subprocess.CompletedProcess[str] | str"]
 
@@ -97,7 +97,6 @@ def twin_fleet() -> Fleet:
 def project_dir(tmp_path: Path) -> Path:
     spec = tmp_path / "bulkhead.yaml"
     spec.write_text("# the fleet is built in code\n")
-    (tmp_path / "sim.yaml").write_text("master: {name: master}\n")
     docker.write_project(twin_fleet(), spec, twin=TwinService())
     return tmp_path
 
@@ -180,6 +179,19 @@ def test_the_project_mounts_the_spec_by_its_path_relative_to_the_compose_file(tm
     assert "./fleets/prod.yaml" in sources
     assert (tmp_path / "secrets" / "redis" / "users.acl").exists()
     assert (tmp_path / "secrets" / "alpha" / "redis_password") in written
+
+
+def test_a_twin_scenario_is_drafted_once_and_never_rewritten(tmp_path):
+    spec = tmp_path / "bulkhead.yaml"
+    spec.write_text("")
+    written = docker.write_project(twin_fleet(), spec, twin=TwinService())
+    scenario = tmp_path / "sim.yaml"
+    assert scenario in written
+    assert "drafted by bulkhead compose --twin" in scenario.read_text()
+    scenario.write_text("# mine\n")
+    again = docker.write_project(twin_fleet(), spec, twin=TwinService())
+    assert scenario not in again
+    assert scenario.read_text() == "# mine\n"
 
 
 # -- refused before anything starts ---------------------------------------------------------
@@ -420,14 +432,14 @@ CREDENTIALS = [
 
 def test_a_bot_gets_the_trade_only_twin_key_of_its_own_sub_account():
     alpha = twin_fleet().bots[0]
-    assert docker.twin_key_for(alpha, CREDENTIALS)["name"] == "a-trade"
+    assert twin_keys.twin_key_for(alpha, CREDENTIALS)["name"] == "a-trade"
     with pytest.raises(ValueError, match="no key of sub-account alpha-sub"):
-        docker.twin_key_for(alpha, CREDENTIALS[:1])
+        twin_keys.twin_key_for(alpha, CREDENTIALS[:1])
 
 
 def test_the_twin_keys_become_each_bots_private_secret_files(project_dir):
     fake = FakeDocker(lambda args: json.dumps(CREDENTIALS))
-    written = docker.write_twin_secrets(make(project_dir, fake), twin_fleet())
+    written = twin_keys.write_twin_secrets(make(project_dir, fake), twin_fleet())
     assert compose_args(fake.calls[0]) == ["exec", "-T", "twin", "cat", "/data/credentials.json"]
     assert len(written) == 6
     alpha = project_dir / "secrets" / "alpha"
