@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 from collections.abc import Mapping
 from typing import NoReturn
+from urllib.parse import unquote_to_bytes
 
 from bulkhead.sim import errors
 from bulkhead.sim.models import ApiKey
@@ -108,8 +109,15 @@ def authenticate(
     ``headers`` are the request's as sent (lower-case names, bytes), ``target`` its path
     and query exactly as sent. Every private request of every bot comes through here, so
     the common case (all headers present, signature right) takes the straight path, and
-    the signature is checked on the bytes the client sent: nothing is decoded but the
-    key id, and a non-ASCII header cannot turn into a server error.
+    the signature is checked on bytes: nothing is decoded to text but the key id, and a
+    non-ASCII header cannot turn into a server error.
+
+    KuCoin signs the URL "that has not been URL-encoded": a target holding ``%XX``
+    escapes is verified in its percent-decoded form (``+`` stays ``+``, as in KuCoin's
+    example), so ``?passphrase=abc%21%40%2311`` is signed as ``?passphrase=abc!@#11``.
+    That is also what ccxt signs: it writes the query un-encoded and its HTTP library
+    then escapes what a URL cannot carry (a space, ``|``, ``"``, non-ASCII). A target
+    without ``%`` (every poll a bot makes) is signed exactly as sent.
     """
     get = headers.get
     api_key, signature = get(b"kc-api-key"), get(b"kc-api-sign")
@@ -127,6 +135,8 @@ def authenticate(
         raise errors.invalid_timestamp()
     # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
     # secret, so a wrong secret would otherwise surface as a wrong passphrase.
+    if b"%" in target:
+        target = unquote_to_bytes(target)
     signed = b"".join((timestamp, method.upper().encode(), target, body))
     if not hmac.compare_digest(signature, _signature(key.secret, signed)):
         raise errors.bad_signature()

@@ -10,11 +10,14 @@ never gets past a handler's first check), and admin calls as a local tool sends 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from hypothesis import strategies as st
 
@@ -358,8 +361,11 @@ class Attempt:
 
     def _signed(self, cred: dict[str, Any], now_ms: int) -> list[bytes]:
         timestamp = str(now_ms + (10_000 if self.signature == "stale" else 0))
-        prehash = timestamp.encode() + self.method.encode() + self.target + self.body
-        signature = sign(cred["secret"], prehash.decode("latin-1"))
+        # As KuCoin verifies it: over the target percent-decoded, byte for byte.
+        target = unquote_to_bytes(self.target)
+        prehash = timestamp.encode() + self.method.encode() + target + self.body
+        digest = hmac.digest(cred["secret"].encode(), prehash, hashlib.sha256)
+        signature = base64.b64encode(digest).decode()
         if self.signature == "wrong":
             signature = sign("another-secret", "anything")
         return [

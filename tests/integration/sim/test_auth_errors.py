@@ -6,11 +6,13 @@ Every refusal is also written to the twin's ``auth_refusals`` log, and none chan
 from __future__ import annotations
 
 import secrets
+import time
+from decimal import Decimal
 from typing import Any
 
 import ccxt
 import pytest
-from simkit import Sim
+from simkit import Sim, account
 
 from bulkhead.sim.auth import sign
 from bulkhead.sim.client import ccxt_overrides
@@ -182,3 +184,59 @@ def test_a_general_only_key_can_read_but_placing_an_order_is_400007(sim: Sim) ->
     assert sim.fingerprint() == before
     assert refusal_codes(sim) == ["400007", "400007"]
     assert sim.twin.state.auth_refusals[0].path == "/api/v1/orders"
+
+
+# -- encoded characters: KuCoin signs the URL before it is percent-encoded ------------------
+
+
+def _signed_headers(cred: dict[str, Any], method: str, signed_target: str) -> dict[str, str]:
+    timestamp = str(time.time_ns() // 1_000_000)
+    return {
+        "KC-API-KEY": cred["apiKey"],
+        "KC-API-TIMESTAMP": timestamp,
+        "KC-API-KEY-VERSION": "2",
+        "KC-API-PASSPHRASE": sign(cred["secret"], cred["passphrase"]),
+        "KC-API-SIGN": sign(cred["secret"], f"{timestamp}{method}{signed_target}"),
+    }
+
+
+def test_an_encoded_query_signed_over_its_decoded_form_is_accepted_as_kucoin_documents(
+    sim: Sim,
+) -> None:
+    # KuCoin's example: /api/v1/sub/api-key?...&passphrase=abc%21%40%2311 is signed as
+    # /api/v1/sub/api-key?...&passphrase=abc!@#11 (docs-new/authentication).
+    doomed = sim.twin.create_key(sim.user("bot1"), ["General"])
+    query = f"apiKey={doomed.api_key}&subName=bot1&passphrase="
+    sent = f"/api/v1/sub/api-key?{query}abc%21%40%2311"
+    decoded = f"/api/v1/sub/api-key?{query}abc!@#11"
+    master = sim.credentials["master-admin"]
+
+    over_encoded = sim.http.delete(sent, headers=_signed_headers(master, "DELETE", sent))
+    assert over_encoded.json()["code"] == "400005"
+    assert doomed.api_key in sim.twin.state.keys
+
+    over_decoded = sim.http.delete(sent, headers=_signed_headers(master, "DELETE", decoded))
+    assert over_decoded.json() == {
+        "code": "200000",
+        "data": {"subName": "bot1", "apiKey": doomed.api_key},
+    }
+    assert doomed.api_key not in sim.twin.state.keys
+
+
+@pytest.mark.parametrize("mode", ["classic", "hf"])
+def test_ccxt_finds_and_cancels_an_order_whose_client_oid_its_http_library_escapes(
+    sim: Sim, mode: str
+) -> None:
+    # ccxt signs "/client-order/bot|1 é" and sends "/client-order/bot%7C1%20%C3%A9".
+    exchange = sim.client(account(sim, mode).key)
+    client_oid = "bot|1 é"
+    bid = sim.twin.quote("XRP-USDT")[0]
+    price = float((bid * Decimal("0.9")).quantize(Decimal("0.00001")))
+    placed = exchange.create_order("XRP/USDT", "limit", "buy", 10, price, {"clientOid": client_oid})
+
+    found = exchange.fetch_order(None, "XRP/USDT", {"clientOid": client_oid})
+    assert found["id"] == placed["id"]
+    assert found["clientOrderId"] == client_oid
+    exchange.cancel_order(None, "XRP/USDT", {"clientOid": client_oid})
+    assert exchange.fetch_order(placed["id"], "XRP/USDT")["status"] == "canceled"
+    assert refusal_codes(sim) == []

@@ -141,6 +141,39 @@ def test_a_get_signs_path_and_query_with_an_empty_body() -> None:
     assert code_of(headers, key, method="GET", path="/api/v1/orders", body="") == "400005"
 
 
+# KuCoin's own example (docs-new/authentication): the URL as sent, and the one it signs.
+ENCODED = "/api/v1/sub/api-key?apiKey=67b3&subName=test&passphrase=abc%21%40%2311"
+DECODED = "/api/v1/sub/api-key?apiKey=67b3&subName=test&passphrase=abc!@#11"
+
+
+def test_an_encoded_query_is_verified_over_its_decoded_form_as_kucoin_documents() -> None:
+    key = make_key()
+    headers = headers_for(key, method="DELETE", path=DECODED, body="")
+    assert check(headers, key, method="DELETE", path=ENCODED, body="") is key
+
+
+def test_a_signature_over_the_encoded_form_is_400005_as_on_kucoin() -> None:
+    key = make_key()
+    headers = headers_for(key, method="DELETE", path=ENCODED, body="")
+    assert code_of(headers, key, method="DELETE", path=ENCODED, body="") == "400005"
+
+
+def test_a_path_escaped_by_the_http_library_is_verified_as_ccxt_signed_it() -> None:
+    # ccxt signs the path and query un-encoded; requests then escapes "|", spaces, "é".
+    key = make_key()
+    signed = "/api/v1/hf/orders/client-order/bot|1 é?symbol=XRP-USDT&remark=a+b"
+    sent = "/api/v1/hf/orders/client-order/bot%7C1%20%C3%A9?symbol=XRP-USDT&remark=a+b"
+    headers = headers_for(key, method="GET", path=signed, body="")
+    assert check(headers, key, method="GET", path=sent, body="") is key
+
+
+def test_a_malformed_escape_is_signed_as_sent_and_never_a_server_error() -> None:
+    key = make_key()
+    path = "/api/v1/orders?symbol=%zz&x=%"
+    headers = headers_for(key, method="GET", path=path, body="")
+    assert check(headers, key, method="GET", path=path, body="") is key
+
+
 # -- each failure alone ------------------------------------------------------------------
 
 
