@@ -254,6 +254,28 @@ class PriceSource(ABC):
             low, high = min(low, *inner_list), max(high, *inner_list)
         return low, high
 
+    def prints(self, until_ms: int, count: int) -> list[tuple[int, float, float]]:
+        """The path's trades: its last ``count`` breakpoints at or before ``until_ms``.
+
+        Each base candle trades four times, at its breakpoints (open, the two extremes,
+        close), a quarter of its volume each: the tape adds up to the candles a client
+        reads. Oldest first, as ``(time_ms, price, size)``.
+        """
+        if count <= 0 or until_ms < self._first_s * 1000:
+            return []
+        self._ensure(until_ms)
+        end = int(self._bp_t.searchsorted(until_ms, side="right"))
+        start = max(0, end - count)
+        sizes = self._vol[np.arange(start, end) // 4] / 4  # four breakpoints per candle
+        return list(
+            zip(
+                self._bp_t[start:end].tolist(),
+                self._bp_p[start:end].tolist(),
+                sizes.tolist(),
+                strict=True,
+            )
+        )
+
     def candles(
         self, interval: str, start_s: int, end_s: int, now_ms: int, limit: int = 1500
     ) -> list[Candle]:

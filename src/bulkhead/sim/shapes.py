@@ -24,6 +24,12 @@ def num(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def record_number(record_id: str) -> int:
+    """The number inside a twin id (``Twin.next_id``: 8 hex of seconds, 16 of sequence):
+    unique and growing, where KuCoin answers with an integer id (HF fills, ``lastId``)."""
+    return int(record_id[-16:], 16)
+
+
 def order_classic(order: Order) -> dict[str, Any]:
     return {
         "id": order.id,

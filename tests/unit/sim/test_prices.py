@@ -153,6 +153,29 @@ def test_a_bullish_candle_visits_its_low_before_its_high(xrp_df: pd.DataFrame) -
     assert src.extremes(t0, t0 + 299_999) == (bull["low"], bull["high"])
 
 
+def test_the_paths_trades_are_each_candles_breakpoints_sharing_its_volume(
+    xrp_df: pd.DataFrame,
+) -> None:
+    src = replay()
+    last = xrp_df.iloc[-1]  # the candle just before the anchor, wholly in the past
+    t0 = int(last.name.timestamp()) * 1000
+    prints = src.prints(t0 + 299_999, 4)
+    assert [t for t, _, _ in prints] == [t0, t0 + 100_000, t0 + 200_000, t0 + 299_999]
+    first, second = (
+        (last["low"], last["high"])
+        if last["close"] >= last["open"]
+        else (
+            last["high"],
+            last["low"],
+        )
+    )
+    assert [p for _, p, _ in prints] == [last["open"], first, second, last["close"]]
+    assert sum(size for _, _, size in prints) == pytest.approx(last["volume"])
+    # only what has happened by then, oldest first
+    assert [t for t, _, _ in src.prints(t0 + 150_000, 3)] == [t0 - 1, t0, t0 + 100_000]
+    assert src.prints(src.first_time_s * 1000 - 1, 10) == []
+
+
 def test_a_bearish_candle_visits_its_high_before_its_low(xrp_df: pd.DataFrame) -> None:
     src = replay()
     bear = xrp_df[(xrp_df["close"] < xrp_df["open"]) & (xrp_df["high"] > xrp_df["open"])].iloc[0]

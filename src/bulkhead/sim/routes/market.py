@@ -14,6 +14,8 @@ from bulkhead.sim.shapes import num
 DAY_MS = 86_400_000
 #: synthetic depth: size at the first level in quote terms, growing per level
 DEPTH_QUOTE_PER_LEVEL = Decimal(2000)
+#: KuCoin's public trade history holds the latest 100 trades
+TRADE_HISTORY_SIZE = 100
 
 
 def timestamp(call: Call) -> int:
@@ -181,6 +183,55 @@ def candles(call: Call) -> list[list[str]]:
     ]
 
 
+def trade_history(call: Call) -> list[dict[str, Any]]:
+    """The symbol's latest trades, oldest first, in KuCoin's shape (``time`` in ns).
+
+    The tape is the price path's own trades (``PriceSource.prints``: four per base
+    candle, adding up to the candles) and the fills of the twin's users, as on KuCoin,
+    where an account's trades are in the public history too, without who made them.
+    ``side`` is the taker's: by the tick rule for the path, a maker fill's counterparty.
+    ``sequence`` grows with time (a millisecond's trades numbered within it).
+    """
+    name = _symbol_param(call)
+    twin = call.twin
+    spec = twin.symbol(name)
+    now = twin.now_ms()
+    tick, step = spec.price_increment, spec.base_increment
+    tape: list[tuple[int, Decimal, Decimal, str]] = []
+    previous: Decimal | None = None
+    # One print more than shown: the oldest one shown needs its predecessor's price.
+    for t_ms, raw_price, raw_size in twin.source(name).prints(now, TRADE_HISTORY_SIZE + 1):
+        price = (Decimal(repr(raw_price)) / tick).to_integral_value() * tick
+        size = max(Decimal(repr(raw_size)) // step * step, step)
+        side = "sell" if previous is not None and price < previous else "buy"
+        tape.append((t_ms * 1000, price, size, side))
+        previous = price
+    fills = 0
+    for record in reversed(twin.state.fills):
+        if fills == TRADE_HISTORY_SIZE:
+            break
+        if record.symbol != name or record.created_at > now:
+            continue
+        fills += 1
+        side = record.side if record.liquidity == "taker" else _OTHER_SIDE[record.side]
+        number = shapes.record_number(record.trade_id) % 999 + 1
+        tape.append((record.created_at * 1000 + number, record.price, record.size, side))
+    tape.sort(key=lambda trade: trade[0])
+    return [
+        {
+            "sequence": str(sequence),
+            "price": num(price),
+            "size": num(size),
+            "side": side,
+            "time": sequence // 1000 * 1_000_000,
+        }
+        for sequence, price, size, side in tape[-TRADE_HISTORY_SIZE:]
+    ]
+
+
+_OTHER_SIDE = {"buy": "sell", "sell": "buy"}
+
+
 def contracts_active(call: Call) -> list[object]:
     return []
 
@@ -239,6 +290,7 @@ ROUTES = [
     Route("GET", "/api/v1/market/orderbook/level2_20", level2_20, "public"),
     Route("GET", "/api/v1/market/orderbook/level2_100", level2_100, "public"),
     Route("GET", "/api/v1/market/candles", candles, "public"),
+    Route("GET", "/api/v1/market/histories", trade_history, "public"),
     Route("GET", "/api/v1/contracts/active", contracts_active, "public"),
     Route("GET", "/api/v3/margin/symbols", margin_symbols, "private", "General"),
     Route("GET", "/api/v1/isolated/symbols", isolated_symbols, "private", "General"),
