@@ -53,6 +53,10 @@ def insufficient_balance() -> KucoinError:
     return KucoinError("200004", "Balance insufficient!")
 
 
+def account_not_found() -> KucoinError:
+    return KucoinError("230008", "account not exist")
+
+
 def too_many_requests() -> KucoinError:
     return KucoinError("429000", "Too Many Requests", 429)
 

@@ -58,6 +58,26 @@ def accounts(call: Call) -> list[dict[str, Any]]:
     return _balance_rows(call.me, account_type, query.get("currency") or None)
 
 
+def account_detail(call: Call) -> dict[str, str]:
+    """One balance row by the ``id`` that ``/api/v1/accounts`` lists, in KuCoin's shape.
+
+    Only the caller's own accounts are found: any other id, another user's included, is
+    KuCoin's ``230008 account not exist``.
+    """
+    wanted = call.request.params["accountId"]
+    user = call.me
+    for kind, per_currency in user.accounts.items():
+        for code, balance in per_currency.items():
+            if _account_id(user.uid, kind, code) == wanted:
+                return {
+                    "currency": code,
+                    "balance": num(balance.balance),
+                    "available": num(balance.available),
+                    "holds": num(balance.holds),
+                }
+    raise errors.account_not_found()
+
+
 def api_key_info(call: Call) -> dict[str, Any]:
     return shapes.api_key(call.signing_key, call.me)
 
@@ -347,6 +367,7 @@ MOVEMENT_PATHS = {
 GENERAL = "General"
 ROUTES = [
     Route("GET", "/api/v1/accounts", accounts, "private", GENERAL, 5),
+    Route("GET", "/api/v1/accounts/{accountId}", account_detail, "private", GENERAL, 5),
     Route("GET", "/api/v1/user/api-key", api_key_info, "private", GENERAL, 20),
     Route("GET", "/api/v2/user-info", user_info, "private", GENERAL, 20),
     Route("GET", "/api/v2/sub/user", list_subs, "private", GENERAL, 20),
