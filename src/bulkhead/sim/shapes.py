@@ -11,6 +11,8 @@ from typing import Any
 
 from bulkhead.sim.models import ApiKey, Fill, Order, SymbolSpec, User
 
+_ZERO = Decimal(0)
+
 
 def num(value: Decimal) -> str:
     """A decimal as KuCoin writes it: plain notation, no exponent, no trailing zeros."""
@@ -65,23 +67,79 @@ def order_classic(order: Order) -> dict[str, Any]:
     }
 
 
+#: The twin charges no tax; KuCoin shows its tax fields (for users in some regions) as "0".
+NO_TAX = "0"
+
+
 def order_hf(order: Order) -> dict[str, Any]:
-    remaining = Decimal(0) if not order.is_active else order.size - order.deal_size
-    cancelled = order.size - order.deal_size if order.cancel_exist else Decimal(0)
-    shape = order_classic(order)
-    del shape["isActive"]
-    shape.update(
-        {
-            "active": order.is_active,
-            "inOrderBook": order.is_active and not order.stop,
-            "remainSize": num(remaining),
-            "remainFunds": "0",
-            "cancelledSize": num(cancelled),
-            "cancelledFunds": "0",
-            "lastUpdatedAt": order.updated_at,
-        }
-    )
+    """An HF order as ``/api/v1/hf/orders/{orderId}`` answers (the universal SDK's
+    ``GetOrderByOrderIdResp``): ``active`` rather than ``isActive``, ``stp`` null when
+    unset, sizes and funds split into remaining and cancelled, ``tax``; no stop fields.
+
+    A limit order's ``funds`` is its price times size; what it has not spent is
+    ``remainFunds`` (kept once the order is done, as KuCoin shows it), or
+    ``cancelledFunds`` once cancelled. A stop order, which the twin also serves here
+    (Freqtrade fetches its stop-loss without a stop flag), keeps ``stop``,
+    ``stopTriggered`` and ``stopPrice`` so that a client still sees its trigger.
+    """
+    unfilled = max(order.size - order.deal_size, _ZERO)
+    funds = order.price * order.size if order.type == "limit" else order.funds
+    unspent = max(funds - order.deal_funds, _ZERO)
+    active, cancelled = order.is_active, order.cancel_exist
+    shape: dict[str, Any] = {
+        "id": order.id,
+        "clientOid": order.client_oid,
+        "symbol": order.symbol,
+        "opType": "DEAL",
+        "type": order.type,
+        "side": order.side,
+        "price": num(order.price),
+        "size": num(order.size),
+        "funds": num(funds),
+        "dealSize": num(order.deal_size),
+        "dealFunds": num(order.deal_funds),
+        "remainSize": num(unfilled) if active else "0",
+        "remainFunds": "0" if cancelled else num(unspent),
+        "cancelledSize": num(unfilled) if cancelled else "0",
+        "cancelledFunds": num(unspent) if cancelled else "0",
+        "fee": num(order.fee),
+        "feeCurrency": order.fee_currency,
+        "stp": None,
+        "timeInForce": order.time_in_force,
+        "postOnly": order.post_only,
+        "hidden": False,
+        "iceberg": False,
+        "visibleSize": "0",
+        "cancelAfter": 0,
+        "channel": "API",
+        "remark": order.remark or None,
+        "tags": order.tags or None,
+        "cancelExist": cancelled,
+        "tradeType": "TRADE",
+        "inOrderBook": active and not order.stop,
+        "active": active,
+        "tax": NO_TAX,
+        "createdAt": order.created_at,
+        "lastUpdatedAt": order.updated_at,
+    }
+    if order.stop:
+        shape["stop"] = order.stop
+        shape["stopTriggered"] = order.stop_triggered
+        shape["stopPrice"] = num(order.stop_price)
     return shape
+
+
+def hf_sync_sizes(order: Order) -> dict[str, str]:
+    """The sizes and status of an HF order as the sync calls answer them (place:
+    ``AddOrderSyncResp``; cancel: ``CancelOrderByOrderIdSyncResp``)."""
+    unfilled = max(order.size - order.deal_size, _ZERO)
+    return {
+        "originSize": num(order.size),
+        "dealSize": num(order.deal_size),
+        "remainSize": num(unfilled) if order.is_active else "0",
+        "canceledSize": num(unfilled) if order.cancel_exist else "0",
+        "status": "open" if order.is_active else "done",
+    }
 
 
 def stop_order(order: Order, spec: SymbolSpec) -> dict[str, Any]:
@@ -122,9 +180,10 @@ def stop_order(order: Order, spec: SymbolSpec) -> dict[str, Any]:
 
 
 def fill(record: Fill) -> dict[str, Any]:
+    """A fill as ``/api/v1/fills`` lists it: ``tradeId`` a string of digits."""
     return {
         "symbol": record.symbol,
-        "tradeId": record.trade_id,
+        "tradeId": str(record_number(record.trade_id)),
         "orderId": record.order_id,
         "counterOrderId": record.counter_order_id,
         "side": record.side,
@@ -139,6 +198,36 @@ def fill(record: Fill) -> dict[str, Any]:
         "stop": record.stop,
         "tradeType": "TRADE",
         "type": record.type,
+        "createdAt": record.created_at,
+    }
+
+
+def fill_hf(record: Fill) -> dict[str, Any]:
+    """A fill as ``/api/v1/hf/fills`` lists it (the universal SDK's ``GetTradeHistoryItems``):
+    integer ``id`` (what ``lastId`` pages by) and ``tradeId``, and ``taxRate``/``tax``.
+    The twin has no counterparty whose match the trade id could share, so both are the
+    fill's own number."""
+    number = record_number(record.trade_id)
+    return {
+        "id": number,
+        "orderId": record.order_id,
+        "counterOrderId": record.counter_order_id,
+        "tradeId": number,
+        "symbol": record.symbol,
+        "side": record.side,
+        "liquidity": record.liquidity,
+        "type": record.type,
+        "forceTaker": False,
+        "price": num(record.price),
+        "size": num(record.size),
+        "funds": num(record.funds),
+        "fee": num(record.fee),
+        "feeRate": num(record.fee_rate),
+        "feeCurrency": record.fee_currency,
+        "stop": record.stop,
+        "tradeType": "TRADE",
+        "taxRate": NO_TAX,
+        "tax": NO_TAX,
         "createdAt": record.created_at,
     }
 

@@ -256,11 +256,15 @@ def account_mode(call: Call) -> dict[str, str]:
 
 
 def _fees(call: Call, name: str) -> dict[str, str]:
+    """A symbol's fee rates (the universal SDK's ``GetSpotActualFeeData``), with the tax
+    rates KuCoin shows users in some regions: "0", as the twin charges no tax."""
     spec = call.twin.symbol(name)
     return {
         "symbol": name,
         "takerFeeRate": num(spec.taker_fee_rate),
         "makerFeeRate": num(spec.maker_fee_rate),
+        "sellTaxRate": shapes.NO_TAX,
+        "buyTaxRate": shapes.NO_TAX,
     }
 
 

@@ -6,7 +6,6 @@ exactly like an id that does not exist.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from bulkhead.sim import errors, matching, shapes
@@ -138,16 +137,11 @@ def place_hf(call: Call) -> dict[str, str]:
 
 def place_hf_sync(call: Call) -> dict[str, Any]:
     order = matching.place_order(call.twin, call.me, call.request.json(), hf=True)
-    remaining = order.size - order.deal_size
     return {
         "orderId": order.id,
         "clientOid": order.client_oid,
         "orderTime": order.created_at,
-        "originSize": shapes.num(order.size),
-        "dealSize": shapes.num(order.deal_size),
-        "remainSize": shapes.num(remaining if order.is_active else Decimal(0)),
-        "canceledSize": shapes.num(remaining if order.cancel_exist else Decimal(0)),
-        "status": "open" if order.is_active else "done",
+        **shapes.hf_sync_sizes(order),
         "matchTime": order.updated_at,
     }
 
@@ -176,6 +170,23 @@ def cancel_hf_by_client_oid(call: Call) -> dict[str, str]:
     return {"clientOid": order.client_oid}
 
 
+def cancel_hf_sync(call: Call) -> dict[str, str]:
+    """Cancel and answer with the order's sizes once cancelled (KuCoin's
+    ``CancelOrderByOrderIdSyncResp``: originSize, dealSize, remainSize, canceledSize,
+    status)."""
+    _require_symbol(call)
+    order = _own_order(call, call.request.params["orderId"])
+    matching.cancel_order(call.twin, call.me, order)
+    return {"orderId": order.id, **shapes.hf_sync_sizes(order)}
+
+
+def cancel_hf_sync_by_client_oid(call: Call) -> dict[str, str]:
+    _require_symbol(call)
+    order = _own_by_client_oid(call, call.request.params["clientOid"])
+    matching.cancel_order(call.twin, call.me, order)
+    return {"clientOid": order.client_oid, **shapes.hf_sync_sizes(order)}
+
+
 def cancel_all_hf(call: Call) -> str:
     _require_symbol(call)
     for order in _my_orders(call):
@@ -189,18 +200,33 @@ def active_hf(call: Call) -> list[dict[str, Any]]:
     return [shapes.order_hf(o) for o in _my_orders(call) if o.is_active and not o.stop]
 
 
+def _before_last_id(call: Call) -> int:
+    """``lastId``: page to records numbered below it (KuCoin pages HF lists backwards)."""
+    return call.query_int("lastId", 2**63, 0, 2**63)
+
+
 def done_hf(call: Call) -> dict[str, object]:
     _require_symbol(call)
     limit = call.query_int("limit", 20, 1, HF_PAGE_LIMIT)
-    items = [shapes.order_hf(o) for o in _my_orders(call) if not o.is_active][:limit]
-    return {"lastId": int(items[-1]["id"][-16:], 16) if items else 0, "items": items}
+    before = _before_last_id(call)
+    items = [
+        shapes.order_hf(o)
+        for o in _my_orders(call)
+        if not o.is_active and shapes.record_number(o.id) < before
+    ][:limit]
+    return {"lastId": shapes.record_number(items[-1]["id"]) if items else 0, "items": items}
 
 
 def fills_hf(call: Call) -> dict[str, object]:
     _require_symbol(call)
     limit = call.query_int("limit", 20, 1, HF_PAGE_LIMIT)
-    items = [shapes.fill(record) for record in _my_fills(call)][:limit]
-    return {"items": items, "lastId": int(items[-1]["tradeId"][-16:], 16) if items else 0}
+    before = _before_last_id(call)
+    items = [
+        shapes.fill_hf(record)
+        for record in _my_fills(call)
+        if shapes.record_number(record.trade_id) < before
+    ][:limit]
+    return {"items": items, "lastId": items[-1]["id"] if items else 0}
 
 
 # -- stop orders ------------------------------------------------------------------------
@@ -306,7 +332,15 @@ ROUTES = [
         SPOT,
         1,
     ),
-    Route("DELETE", "/api/v1/hf/orders/sync/{orderId}", cancel_hf, "private", SPOT, 1),
+    Route("DELETE", "/api/v1/hf/orders/sync/{orderId}", cancel_hf_sync, "private", SPOT, 1),
+    Route(
+        "DELETE",
+        "/api/v1/hf/orders/sync/client-order/{clientOid}",
+        cancel_hf_sync_by_client_oid,
+        "private",
+        SPOT,
+        1,
+    ),
     Route("GET", "/api/v1/hf/orders/{orderId}", get_hf, "private", SPOT, 2),
     Route("DELETE", "/api/v1/hf/orders/{orderId}", cancel_hf, "private", SPOT, 1),
     Route("POST", "/api/v1/stop-order", place_stop, "private", SPOT, 2),
