@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from bulkhead.sim import errors, limits
 from bulkhead.sim.files import write_private
@@ -24,6 +25,7 @@ from bulkhead.sim.models import (
     AuthRefusal,
     Balance,
     ExchangeState,
+    LedgerEntry,
     MoneyMovement,
     SymbolSpec,
     User,
@@ -223,6 +225,35 @@ class Twin:
         if amount < balance.holds:
             raise TwinConfigError("a balance cannot drop below what open orders hold")
         balance.balance = amount
+
+    def record_hf_change(
+        self,
+        user: User,
+        currency: str,
+        change: Decimal,
+        biz_type: Literal["TRADE_EXCHANGE", "TRANSFER"],
+        now_ms: int,
+        *,
+        fee: Decimal = Decimal(0),
+        context: str = "",
+    ) -> None:
+        """Put a change of ``user``'s ``trade_hf`` balance on its ledger, once made:
+        ``change`` is signed (the direction), the balance is read as it now stands."""
+        self._sequence = number = self._sequence + 1
+        self.state.hf_ledger.append(
+            LedgerEntry(
+                id=number,
+                uid=user.uid,
+                currency=currency,
+                amount=abs(change),
+                fee=fee,
+                balance=user.balance("trade_hf", currency).balance,
+                biz_type=biz_type,
+                direction="in" if change > 0 else "out",
+                created_at=now_ms,
+                context=context,
+            )
+        )
 
     def move(self, source: Balance, target: Balance, amount: Decimal) -> None:
         """Move available funds between two balances; refuses to overdraw."""

@@ -14,7 +14,9 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bulkhead.sim import errors, limits
+import orjson
+
+from bulkhead.sim import errors, limits, shapes
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.models import Fill, Order, SymbolSpec, User
 
@@ -289,9 +291,10 @@ def _fill(
             return
         base.balance -= size
         quote.balance += funds - fee
+    trade_id = twin.next_id(now)
     twin.state.fills.append(
         Fill(
-            trade_id=twin.next_id(now),
+            trade_id=trade_id,
             order_id=order.id,
             counter_order_id=twin.next_id(now),
             uid=user.uid,
@@ -310,10 +313,40 @@ def _fill(
             created_at=now,
         )
     )
+    if account == "trade_hf":
+        _record_hf_trade(twin, user, spec, order, trade_id, size, funds, fee, now)
     order.deal_size += size
     order.deal_funds += funds
     order.fee += fee
     _close(twin, user, order, cancelled=False, now=now)
+
+
+def _record_hf_trade(
+    twin: Twin,
+    user: User,
+    spec: SymbolSpec,
+    order: Order,
+    trade_id: str,
+    size: Decimal,
+    funds: Decimal,
+    fee: Decimal,
+    now: int,
+) -> None:
+    """A trade's two legs on the HF ledger: the base in or out, the quote (net of the fee,
+    which KuCoin shows beside it) out or in."""
+    number = shapes.record_number(trade_id)
+    context = orjson.dumps(
+        {"symbol": order.symbol, "orderId": order.id, "tradeId": str(number)}
+    ).decode()
+    sign = 1 if order.side == "buy" else -1
+    quote_change = -(funds + fee) if sign > 0 else funds - fee
+    for currency, change, leg_fee in (
+        (spec.base, size * sign, _ZERO),
+        (spec.quote, quote_change, fee),
+    ):
+        twin.record_hf_change(
+            user, currency, change, "TRADE_EXCHANGE", now, fee=leg_fee, context=context
+        )
 
 
 def cancel_order(twin: Twin, user: User, order: Order) -> None:

@@ -143,6 +143,26 @@ class Fill:
     created_at: int = 0
 
 
+@dataclass(slots=True)
+class LedgerEntry:
+    """One change to one balance of an HF trading account (``trade_hf``), as
+    ``/api/v1/hf/accounts/ledgers`` lists it: a trade's two legs, a transfer in or out."""
+
+    id: int
+    uid: str
+    currency: str
+    #: how much the balance moved (``direction`` says which way), fees included
+    amount: Decimal
+    fee: Decimal
+    #: the balance right after the change
+    balance: Decimal
+    biz_type: Literal["TRADE_EXCHANGE", "TRANSFER"]
+    direction: Literal["in", "out"]
+    created_at: int
+    #: KuCoin's "core parameters" of the change, as JSON text (a trade's symbol and ids)
+    context: str = ""
+
+
 class MoneyMovement(_State):
     """A transfer or withdrawal attempt, accepted or refused: the audit trail of fund moves."""
 
@@ -216,6 +236,8 @@ class ExchangeState(_State):
     symbols: dict[str, SymbolSpec] = Field(default_factory=dict)
     orders: dict[str, Order] = Field(default_factory=dict)
     fills: list[Fill] = Field(default_factory=list)
+    #: every change to an HF trading account, oldest first
+    hf_ledger: list[LedgerEntry] = Field(default_factory=list)
     movements: list[MoneyMovement] = Field(default_factory=list)
     auth_refusals: list[AuthRefusal] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bulkhead.sim.models import ApiKey, Fill, Order, SymbolSpec, User
+from bulkhead.sim.models import ApiKey, Fill, LedgerEntry, Order, SymbolSpec, User
 
 _ZERO = Decimal(0)
 
@@ -229,6 +229,24 @@ def fill_hf(record: Fill) -> dict[str, Any]:
         "taxRate": NO_TAX,
         "tax": NO_TAX,
         "createdAt": record.created_at,
+    }
+
+
+def ledger_entry_hf(entry: LedgerEntry) -> dict[str, str]:
+    """An HF ledger row as ``/api/v1/hf/accounts/ledgers`` lists it (the universal SDK's
+    ``GetSpotHFLedgerData``): every field a string, ``id`` and ``createdAt`` included."""
+    return {
+        "id": str(entry.id),
+        "currency": entry.currency,
+        "amount": num(entry.amount),
+        "fee": num(entry.fee),
+        "tax": NO_TAX,
+        "balance": num(entry.balance),
+        "accountType": "TRADE_HF",
+        "bizType": entry.biz_type,
+        "direction": entry.direction,
+        "createdAt": str(entry.created_at),
+        "context": entry.context,
     }
 
 

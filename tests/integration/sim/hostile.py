@@ -83,7 +83,7 @@ WORDS = [
 QUERY_NAMES = [
     "symbol", "type", "status", "pageSize", "currentPage", "startAt", "endAt", "side",
     "limit", "symbols", "currency", "orderId", "clientOid", "subName", "apiKey",
-    "tradeType", "market",
+    "tradeType", "market", "direction", "bizType", "lastId",
 ]  # fmt: skip
 
 texts = st.text(max_size=40)

@@ -1,4 +1,5 @@
-"""A twin restarted from its snapshot carries on: balances, holds, orders, fills and keys."""
+"""A twin restarted from its snapshot carries on: balances, holds, orders, fills, the HF
+ledger and keys."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def test_a_restarted_twin_keeps_balances_holds_the_open_order_and_the_old_key(
     before = exchange.fetch_balance()
     assert before["USDT"]["used"] > 0
     holds_before = trader.balance("USDT")
+    ledger_before = [entry["id"] for entry in exchange.fetch_ledger()] if trader.hf else []
 
     twin = restart(sim, tmp_path / "state.json")
 
@@ -64,6 +66,9 @@ def test_a_restarted_twin_keeps_balances_holds_the_open_order_and_the_old_key(
             by_oid = client.fetch_order(None, SYMBOL, {"clientOid": client_oid})
             assert by_oid["id"] == resting["id"]
             assert [t["order"] for t in client.fetch_my_trades(SYMBOL)] == [bought["id"]]
+            if trader.hf:  # the trade's two legs
+                assert len(ledger_before) == 2
+                assert [entry["id"] for entry in client.fetch_ledger()] == ledger_before
 
             # the clientOid index survived: a retry is still refused
             with pytest.raises(ccxt.InvalidOrder):

@@ -78,6 +78,56 @@ def account_detail(call: Call) -> dict[str, str]:
     raise errors.account_not_found()
 
 
+#: ``/api/v1/hf/accounts/ledgers``: rows per call by default and at most, currencies per call
+HF_LEDGER_LIMIT = 100
+HF_LEDGER_MAX_LIMIT = 200
+HF_LEDGER_MAX_CURRENCIES = 10
+
+
+def hf_ledger(call: Call) -> list[dict[str, str]]:
+    """The caller's HF trading account ledger, newest first, in KuCoin's shape and with
+    its filters: ``currency`` (up to 10, comma-separated), ``direction`` (in, out),
+    ``bizType`` (TRADE_EXCHANGE, TRANSFER), ``startAt``/``endAt`` (ms, inclusive),
+    ``lastId`` (rows older than that id: the next page) and ``limit`` (100, at most 200).
+
+    Trades and transfers are on it; a balance set through the admin API is not (on
+    KuCoin it would have arrived by a deposit or a transfer).
+    """
+    query = call.request.query
+    currencies = {code for code in (query.get("currency") or "").split(",") if code}
+    if len(currencies) > HF_LEDGER_MAX_CURRENCIES:
+        raise errors.bad_parameter(f"currency takes at most {HF_LEDGER_MAX_CURRENCIES} currencies")
+    direction = query.get("direction") or None
+    if direction not in (None, "in", "out"):
+        raise errors.bad_parameter("direction must be in or out")
+    biz_type = query.get("bizType") or None
+    limit = call.query_int("limit", HF_LEDGER_LIMIT, 1, HF_LEDGER_MAX_LIMIT)
+    before = call.query_int("lastId", 2**63, 0, 2**63)
+    start = call.query_int("startAt", 0, 0, 2**60)
+    end = call.query_int("endAt", 2**60, 0, 2**60)
+    uid = call.me.uid
+    rows: list[dict[str, str]] = []
+    for entry in reversed(call.twin.state.hf_ledger):  # ids and times grow as entries append
+        if (
+            entry.uid != uid
+            or entry.id >= before
+            or not start <= entry.created_at <= end
+            or (currencies and entry.currency not in currencies)
+            or (direction and entry.direction != direction)
+            or (biz_type and entry.biz_type != biz_type)
+        ):
+            continue
+        rows.append(shapes.ledger_entry_hf(entry))
+        if len(rows) == limit:
+            break
+    return rows
+
+
+def not_served(call: Call) -> None:
+    """A KuCoin path the twin does not serve, answered as one it does not know."""
+    raise errors.not_found()
+
+
 def api_key_info(call: Call) -> dict[str, Any]:
     return shapes.api_key(call.signing_key, call.me)
 
@@ -270,7 +320,14 @@ def _move(
     source_balance = source[0].find_balance(source[1], currency)
     if source_balance is None or source_balance.available < amount:
         raise _refuse(call, kind, body, errors.insufficient_balance())
-    call.twin.move(source_balance, target[0].balance(target[1], currency), amount)
+    twin = call.twin
+    twin.move(source_balance, target[0].balance(target[1], currency), amount)
+    # An HF trading account's ledger shows every transfer in or out of it.
+    now = twin.now_ms()
+    if source[1] == "trade_hf":
+        twin.record_hf_change(source[0], currency, -amount, "TRANSFER", now)
+    if target[1] == "trade_hf":
+        twin.record_hf_change(target[0], currency, amount, "TRANSFER", now)
 
 
 def universal_transfer(call: Call) -> dict[str, str]:
@@ -368,6 +425,9 @@ GENERAL = "General"
 ROUTES = [
     Route("GET", "/api/v1/accounts", accounts, "private", GENERAL, 5),
     Route("GET", "/api/v1/accounts/{accountId}", account_detail, "private", GENERAL, 5),
+    # KuCoin's classic ledger, which would otherwise read as an account id
+    Route("GET", "/api/v1/accounts/ledgers", not_served, "public"),
+    Route("GET", "/api/v1/hf/accounts/ledgers", hf_ledger, "private", GENERAL, 2),
     Route("GET", "/api/v1/user/api-key", api_key_info, "private", GENERAL, 20),
     Route("GET", "/api/v2/user-info", user_info, "private", GENERAL, 20),
     Route("GET", "/api/v2/sub/user", list_subs, "private", GENERAL, 20),
