@@ -206,9 +206,12 @@ def trade_history(call: Call) -> list[dict[str, Any]]:
         side = "sell" if previous is not None and price < previous else "buy"
         tape.append((t_ms * 1000, price, size, side))
         previous = price
+    # Fills append in time order: once one is older than the path's 100th latest print,
+    # none before it can make the latest 100 either.
+    oldest_shown = tape[-TRADE_HISTORY_SIZE][0] if len(tape) >= TRADE_HISTORY_SIZE else -1
     fills = 0
     for record in reversed(twin.state.fills):
-        if fills == TRADE_HISTORY_SIZE:
+        if fills == TRADE_HISTORY_SIZE or record.created_at * 1000 < oldest_shown:
             break
         if record.symbol != name or record.created_at > now:
             continue
