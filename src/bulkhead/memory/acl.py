@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bulkhead.memory.keys import ROOT, BotKeys
-from bulkhead.memory.server import ADMIN_USER, DEFAULT_RULE, Connection, password_hash
+from bulkhead.memory.server import ADMIN_USER, DEFAULT_RULE, password_hash
 
 READER_USER = "bulkhead-reader"
 #: The default user cannot log in ("off", no password), but keeps its permissions: Redis 7
@@ -67,15 +67,6 @@ def load_or_create_password(path: Path) -> str:
     with os.fdopen(descriptor, "w") as handle:
         json.dump({"password": password}, handle)
     return password
-
-
-def apply(admin: Connection, acl_file: Path, document: str) -> None:
-    """Write the ACL file and make the running server load it (all or nothing)."""
-    temporary = acl_file.with_suffix(".tmp")
-    temporary.write_text(document)
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, acl_file)
-    admin.client(socket_timeout=5).acl_load()
 
 
 def rules_for_display(bots: Iterable[str]) -> list[str]:

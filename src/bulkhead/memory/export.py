@@ -47,7 +47,6 @@ from bulkhead.memory.store import MemoryStore, now_ms
 
 FORMAT_VERSION = 1
 KINDS = ("trade", "order", "event", "equity_fine", "equity_coarse", "insight", "meta")
-PARQUET_FILES = ("trades", "orders", "events", "equity", "insights")
 RESERVED = frozenset({"kind", "bot", "ttl_ms"})
 EVENT_PAGE = 10_000
 WRITE_CHUNK = 1_000
