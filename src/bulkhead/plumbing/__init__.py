@@ -1,0 +1,13 @@
+"""Plumbing every layer shares: private atomic file writes, free ports, waiting with a
+deadline.
+
+A leaf: it imports nothing from Bulkhead, so everything may import it, the KuCoin twin
+included. One helper per piece of plumbing, so that a fix (a mode, an fsync, a clearer
+timeout) reaches every caller at once; find it here before writing another.
+"""
+
+from bulkhead.plumbing.files import open_private, write_private
+from bulkhead.plumbing.ports import free_port
+from bulkhead.plumbing.waiting import WaitTimeout, wait_until
+
+__all__ = ["WaitTimeout", "free_port", "open_private", "wait_until", "write_private"]
