@@ -1,4 +1,6 @@
-"""``bulkhead up | down | restart | status | logs``: bots as supervised local processes."""
+"""``bulkhead up | down | restart | status | logs``: one way to operate a bot, whichever
+runtime the spec chooses (``runtime: local``, supervised processes; ``runtime: docker``, the
+generated Compose project). Each command parses, calls the runtime and prints."""
 
 from __future__ import annotations
 
@@ -10,14 +12,32 @@ from typing import Annotated, Any
 
 import typer
 
-from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, load, select, workspace
-from bulkhead.config.models import Bot
+from bulkhead.cli.bots import strategy_stack
+from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load, select, workspace
+from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.workspace import BotPaths
+from bulkhead.fleet import docker as docker_runtime
 from bulkhead.fleet import local
-from bulkhead.fleet.ftapi import snapshot
+from bulkhead.fleet.compose import service_name
+from bulkhead.fleet.ftapi import BotSnapshot, snapshot
 from bulkhead.memory.deployment import stop_embedded
 
 OptionalBot = Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")]
+
+
+def _trading_cells(bot: Bot, live: BotSnapshot | None) -> list[str]:
+    """open, committed/budget, closed, profit: from the bot's REST API when it runs."""
+    if live is None:
+        return ["-", f"0/{bot.budget.amount} {bot.budget.currency}", "-", "-"]
+    if not live.reachable:
+        return ["?", f"api: {live.error}", "?", "?"]
+    used = live.committed / float(bot.budget.amount)
+    return [
+        str(live.open_trades),
+        f"{live.committed:.2f}/{bot.budget.amount} {bot.budget.currency} ({used:.0%})",
+        str(live.closed_trades),
+        f"{live.profit_all:+.4f}",
+    ]
 
 
 def status_rows(bots: list[Bot], spec: Path) -> list[list[str]]:
@@ -26,20 +46,7 @@ def status_rows(bots: list[Bot], spec: Path) -> list[list[str]]:
         paths = workspace(spec).bot(bot.name)
         seen = local.observe(paths)
         row = [bot.name, bot.mode, seen.state, str(seen.pid or "-")]
-        if seen.state == "running":
-            live = snapshot(paths)
-            if live.reachable:
-                used = live.committed / float(bot.budget.amount)
-                row += [
-                    str(live.open_trades),
-                    f"{live.committed:.2f}/{bot.budget.amount} {bot.budget.currency} ({used:.0%})",
-                    str(live.closed_trades),
-                    f"{live.profit_all:+.4f}",
-                ]
-            else:
-                row += ["?", f"api: {live.error}", "?", "?"]
-        else:
-            row += ["-", f"0/{bot.budget.amount} {bot.budget.currency}", "-", "-"]
+        row += _trading_cells(bot, snapshot(paths) if seen.state == "running" else None)
         rows.append(row)
     return rows
 
@@ -65,6 +72,7 @@ def render_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 STATUS_HEADER = ["bot", "mode", "state", "pid", "open", "committed/budget", "closed", "profit"]
+DOCKER_STATUS_HEADER = ["bot", "mode", "state", "container", *STATUS_HEADER[4:]]
 
 
 def _format_log(line: str) -> str:
@@ -96,83 +104,188 @@ def _log_lines(paths: BotPaths) -> list[str]:
     return [line for _, line in lines]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def up(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Start bots as supervised background processes (one instance per bot)."""
-        failed = False
-        for chosen in select(load(spec), bot):
-            paths = workspace(spec).bot(chosen.name)
-            typer.echo(f"{chosen.name}: starting ({chosen.mode})...")
-            result = local.start_detached(chosen.name, spec.resolve(), paths)
-            failed |= result.state not in ("running", "already running")
-            typer.echo(f"{chosen.name}: {result.state} {result.detail}".rstrip())
-        if failed:
-            raise typer.Exit(1)
+def _check_strategies(spec: Path, fleet: Fleet, chosen: list[Bot]) -> None:
+    """Every chosen bot's strategy loads and passes Bulkhead's checks, or exit 2 before
+    anything starts (one line per problem, as for a bad spec)."""
+    for bot in chosen:
+        strategy_stack(spec, fleet, bot)
 
-    @app.command()
-    def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Stop bots gracefully and wait until nothing of them runs.
 
-        When no bot of the spec is left running, its embedded Redis is stopped too.
-        """
-        fleet = load(spec)
-        for chosen in select(fleet, bot):
-            stopped = local.stop(workspace(spec).bot(chosen.name))
-            typer.echo(f"{chosen.name}: {'stopped' if stopped else 'was not running'}")
-        still_running = [
-            b.name for b in fleet.bots if local.is_running(workspace(spec).bot(b.name))
-        ]
-        if not still_running and stop_embedded(fleet, workspace(spec)):
-            typer.echo("embedded redis: stopped (no bot left running)")
+def _project(spec: Path) -> docker_runtime.Project:
+    return docker_runtime.Project.for_spec(spec)
 
-    @app.command()
-    def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Stop, then start bots (a new lease, a freshly rendered config)."""
-        down(bot, spec)
-        up(bot, spec)
 
-    @app.command()
-    def status(
-        bot: OptionalBot = None,
-        spec: SpecOption = DEFAULT_SPEC,
-        watch: Annotated[float, typer.Option(help="Refresh every N seconds (0: once).")] = 0,
-    ) -> None:
-        """State, open trades, budget use and profit of each bot (from Freqtrade's REST API)."""
-        bots = select(load(spec), bot)
-        while True:
-            table = render_table(STATUS_HEADER, status_rows(bots, spec))
-            reasons = status_reasons(bots, spec)
-            if reasons:
-                table += "\n\n" + "\n".join(reasons)
-            if watch <= 0:
-                typer.echo(table)
-                return
-            typer.echo("\033[2J\033[H", nl=False)
-            typer.echo(f"bulkhead status  {datetime.now():%H:%M:%S}  (Ctrl-C to leave)\n")
+def _docker_failure(error: docker_runtime.DockerError) -> typer.Exit:
+    return fail(str(error), code=1)
+
+
+def _report_started(results: list[docker_runtime.StartResult]) -> None:
+    failed = False
+    for result in results:
+        typer.echo(
+            f"{result.service.removeprefix('bot-')}: {result.state} {result.detail}".rstrip()
+        )
+        failed |= not result.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+def up(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
+    """Start bots (one instance per bot) and wait until each trades or says why not.
+
+    runtime: local starts each as a supervised background process; runtime: docker
+    brings up its Compose service (and what it depends on) and waits for it to be healthy.
+    Every bot's strategy is loaded and checked first: a refused one starts nothing.
+    """
+    fleet = load(spec)
+    chosen = select(fleet, bot)
+    _check_strategies(spec, fleet, chosen)
+    if fleet.runtime == "docker":
+        typer.echo(f"starting {', '.join(b.name for b in chosen)} in Docker (compose up)...")
+        try:
+            results = docker_runtime.up(_project(spec), docker_runtime.bot_services(chosen))
+        except docker_runtime.DockerError as error:
+            raise _docker_failure(error) from None
+        _report_started(results)
+        return
+    failed = False
+    for one in chosen:
+        paths = workspace(spec).bot(one.name)
+        typer.echo(f"{one.name}: starting ({one.mode})...")
+        result = local.start_detached(one.name, spec.resolve(), paths)
+        failed |= result.state not in ("running", "already running")
+        typer.echo(f"{one.name}: {result.state} {result.detail}".rstrip())
+    if failed:
+        raise typer.Exit(1)
+
+
+def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
+    """Stop bots gracefully and wait until nothing of them runs.
+
+    runtime: local: when no bot of the spec is left running, its embedded Redis is stopped
+    too. runtime: docker: without BOT the whole Compose project goes down (volumes, and so
+    trades, memory and leases, stay); with BOT only that bot's container.
+    """
+    fleet = load(spec)
+    if fleet.runtime == "docker":
+        services = [] if bot is None else docker_runtime.bot_services(select(fleet, bot))
+        try:
+            stopped = docker_runtime.down(_project(spec), services)
+        except docker_runtime.DockerError as error:
+            raise _docker_failure(error) from None
+        for service, was_running in stopped.items():
+            typer.echo(
+                f"{service.removeprefix('bot-')}: {'stopped' if was_running else 'was not running'}"
+            )
+        return
+    for chosen in select(fleet, bot):
+        stopped_one = local.stop(workspace(spec).bot(chosen.name))
+        typer.echo(f"{chosen.name}: {'stopped' if stopped_one else 'was not running'}")
+    still_running = [b.name for b in fleet.bots if local.is_running(workspace(spec).bot(b.name))]
+    if not still_running and stop_embedded(fleet, workspace(spec)):
+        typer.echo("embedded redis: stopped (no bot left running)")
+
+
+def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
+    """Stop, then start bots: a new lease, a freshly rendered config (in Docker, a fresh
+    container from the current image; the volumes stay)."""
+    fleet = load(spec)
+    if fleet.runtime == "docker":
+        chosen = select(fleet, bot)
+        _check_strategies(spec, fleet, chosen)
+        try:
+            results = docker_runtime.restart(_project(spec), docker_runtime.bot_services(chosen))
+        except docker_runtime.DockerError as error:
+            raise _docker_failure(error) from None
+        _report_started(results)
+        return
+    down(bot, spec)
+    up(bot, spec)
+
+
+def _docker_status(bots: list[Bot], spec: Path) -> str:
+    project = _project(spec)
+    states = docker_runtime.status(project, docker_runtime.bot_services(bots))
+    rows, reasons = [], []
+    for bot in bots:
+        seen = states[service_name(bot)]
+        row = [bot.name, bot.mode, seen.describe(), seen.container or "-"]
+        row += _trading_cells(
+            bot, docker_runtime.snapshot(project, bot.name) if seen.ready else None
+        )
+        rows.append(row)
+        if seen.state in ("exited", "dead", "restarting") or seen.health == "unhealthy":
+            reasons.append(f"{bot.name}: {seen.describe()}: {seen.status or 'see bulkhead logs'}")
+    table = render_table(DOCKER_STATUS_HEADER, rows)
+    return table + ("\n\n" + "\n".join(reasons) if reasons else "")
+
+
+def _local_status(bots: list[Bot], spec: Path) -> str:
+    table = render_table(STATUS_HEADER, status_rows(bots, spec))
+    reasons = status_reasons(bots, spec)
+    return table + ("\n\n" + "\n".join(reasons) if reasons else "")
+
+
+def status(
+    bot: OptionalBot = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    watch: Annotated[float, typer.Option(help="Refresh every N seconds (0: once).")] = 0,
+) -> None:
+    """State, open trades, budget use and profit of each bot (from Freqtrade's REST API),
+    and why a bot is not running when it should be."""
+    fleet = load(spec)
+    bots = select(fleet, bot)
+    while True:
+        try:
+            table = (
+                _docker_status(bots, spec)
+                if fleet.runtime == "docker"
+                else _local_status(bots, spec)
+            )
+        except docker_runtime.DockerError as error:
+            raise _docker_failure(error) from None
+        if watch <= 0:
             typer.echo(table)
-            time.sleep(watch)
+            return
+        typer.echo("\033[2J\033[H", nl=False)
+        typer.echo(f"bulkhead status  {datetime.now():%H:%M:%S}  (Ctrl-C to leave)\n")
+        typer.echo(table)
+        time.sleep(watch)
 
-    @app.command()
-    def logs(
-        bot: Annotated[str, typer.Argument(help="Bot name.")],
-        spec: SpecOption = DEFAULT_SPEC,
-        lines: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many.")] = 50,
-        raw: Annotated[
-            bool, typer.Option("--json", help="Print the JSON lines as stored.")
-        ] = False,
-        follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
-    ) -> None:
-        """The bot's structured log: supervisor and Freqtrade events, secrets redacted."""
-        chosen = select(load(spec), bot)[0]
-        paths = workspace(spec).bot(chosen.name)
-        shown = 0
-        while True:
-            every = _log_lines(paths)
-            fresh = every[-lines:] if shown == 0 else every[shown:]
-            for line in fresh:
-                typer.echo(line if raw else _format_log(line))
-            shown = len(every)
-            if not follow:
-                return
-            time.sleep(1)
+
+def logs(
+    bot: Annotated[str, typer.Argument(help="Bot name.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many.")] = 50,
+    raw: Annotated[bool, typer.Option("--json", help="Print the JSON lines as stored.")] = False,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
+) -> None:
+    """The bot's structured log: supervisor and Freqtrade events, secrets redacted (in
+    Docker, the container's log: the same JSON events `docker compose logs` shows)."""
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    if fleet.runtime == "docker":
+        try:
+            for line in docker_runtime.logs(
+                _project(spec), service_name(chosen), lines=lines, follow=follow
+            ):
+                typer.echo(line.rstrip("\n") if raw else _format_log(line))
+        except docker_runtime.DockerError as error:
+            raise _docker_failure(error) from None
+        return
+    paths = workspace(spec).bot(chosen.name)
+    shown = 0
+    while True:
+        every = _log_lines(paths)
+        fresh = every[-lines:] if shown == 0 else every[shown:]
+        for line in fresh:
+            typer.echo(line if raw else _format_log(line))
+        shown = len(every)
+        if not follow:
+            return
+        time.sleep(1)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (up, down, restart, status, logs):
+        app.command()(command)

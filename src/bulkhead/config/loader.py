@@ -15,8 +15,7 @@ from pydantic import ValidationError
 
 from bulkhead.config.document import load_document, read_spec_bytes
 from bulkhead.config.models import Fleet
-from bulkhead.config.problems import SpecError, described, shown
-from bulkhead.strategy import REGISTRY
+from bulkhead.config.problems import SpecError, described
 
 __all__ = ["SpecError", "load_fleet", "parse_fleet", "parse_spec_bytes"]
 
@@ -24,18 +23,9 @@ __all__ = ["SpecError", "load_fleet", "parse_fleet", "parse_spec_bytes"]
 def parse_fleet(document: Any) -> Fleet:
     """A ``Fleet`` from plain data (as YAML gives it), or a ``SpecError`` of lines."""
     try:
-        fleet = Fleet.model_validate(document)
+        return Fleet.model_validate(document)
     except ValidationError as error:
         raise SpecError(described(error.errors())) from None
-    problems = [
-        f"bots.{index}.strategy.name: unknown strategy {shown(bot.strategy.name)} "
-        f"(allowed: {', '.join(sorted(REGISTRY))})"
-        for index, bot in enumerate(fleet.bots)
-        if bot.strategy.name not in REGISTRY
-    ]
-    if problems:
-        raise SpecError(problems)
-    return fleet
 
 
 def parse_spec_bytes(data: bytes) -> Fleet:

@@ -167,10 +167,63 @@ class Budget(_Strict):
     currency: Literal["USDT", "USDC"] = "USDT"
 
 
+#: a class name Freqtrade can load (a Python identifier, ASCII)
+CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
 class Strategy(_Strict):
-    name: str = Field(max_length=64, description="a strategy from Bulkhead's registry")
-    #: handed to the strategy through the rendered (JSON) config, so JSON values only
+    """Which strategy a bot runs: a bundled one by ``name``, or the user's own ``file`` and
+    ``class``. Only the shape is checked here; whether the class loads, and is one Bulkhead
+    will run, is the Freqtrade adapter's question, asked before any process starts."""
+
+    # dumped as written (``class:``), so a dumped spec loads again
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    name: str | None = Field(
+        default=None, max_length=64, description="a bundled strategy (TwinScalper, SampleStrategy)"
+    )
+    file: str | None = Field(
+        default=None,
+        max_length=255,
+        description="a Freqtrade strategy file of yours, relative to bulkhead.yaml",
+    )
+    class_name: str | None = Field(
+        default=None, alias="class", description="the IStrategy class in that file"
+    )
+    #: Freqtrade parameters the strategy declares (and its minimal_roi/stoploss-style
+    #: attributes), written as its parameter file, so JSON values only
     params: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _a_python_file_beside_the_spec(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.endswith(".py") or not all(c.isprintable() for c in value):
+            raise ValueError("should be a Python file such as strategies/my_strategy.py")
+        if value.startswith(("/", "~")) or "\\" in value or re.match(r"[A-Za-z]:", value):
+            raise ValueError(
+                "should be a path relative to bulkhead.yaml, with / between folders, "
+                "such as strategies/my_strategy.py"
+            )
+        return value
+
+    @field_validator("class_name")
+    @classmethod
+    def _a_python_class_name(cls, value: str | None) -> str | None:
+        if value is not None and not CLASS_NAME.fullmatch(value):
+            raise ValueError("should be the name of a Python class, such as MyStrategy")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_of_naming(self) -> Strategy:
+        if self.name is not None and (self.file is not None or self.class_name is not None):
+            raise ValueError(
+                "name a bundled strategy (name:) or your own (file: and class:), not both"
+            )
+        if self.name is None and (self.file is None or self.class_name is None):
+            raise ValueError("needs name: (a bundled strategy) or both file: and class:")
+        return self
 
 
 class StoplossGuard(_Strict):
@@ -347,6 +400,11 @@ def subaccount_key(subaccount: str) -> str:
 
 class Fleet(_Strict):
     version: Literal[1] = 1
+    #: how `bulkhead up/down/restart/status/logs` run the bots: supervised processes on
+    #: this machine, or the generated Docker Compose project (``bulkhead compose``)
+    runtime: Literal["local", "docker"] = Field(
+        default="local", description="local processes, or docker (the Compose project)"
+    )
     memory: MemoryDeployment = MemoryDeployment()
     bots: list[Bot] = Field(min_length=1)
 

@@ -240,6 +240,29 @@ def _secret_mounts(bot: Bot) -> tuple[list[dict[str, str]], dict[str, str]]:
     return mounts, environment
 
 
+def _strategy_mounts(bot: Bot, spec_path: str) -> list[dict[str, Any]]:
+    """The user's own strategy file, read-only where the spec in the container names it
+    (relative to ``/config/bulkhead.yaml`` as on the host), so the image stays the same
+    for every strategy and the container can never change the file."""
+    file = bot.strategy.file
+    if file is None:
+        return []
+    source = posixpath.normpath(posixpath.join(posixpath.dirname(spec_path), file))
+    if not source.startswith(("/", "./", "../")):
+        source = f"./{source}"
+    return [
+        {
+            "type": "bind",
+            "source": source,
+            "target": posixpath.normpath(
+                posixpath.join(posixpath.dirname(SPEC_IN_CONTAINER), file)
+            ),
+            "read_only": True,
+            "bind": {"create_host_path": False},
+        }
+    ]
+
+
 def _bot_service(
     bot: Bot,
     host_port: int,
@@ -297,6 +320,7 @@ def _bot_service(
                 "bind": {"create_host_path": False},
             },
             {"type": "volume", "source": volume_name(bot), "target": WORKSPACE_IN_CONTAINER},
+            *_strategy_mounts(bot, spec_path),
         ],
         "tmpfs": ["/tmp:size=64m"],  # noqa: S108 - a private tmpfs, not the host's /tmp
         "ports": [f"127.0.0.1:{host_port}:{API_PORT}"],

@@ -304,6 +304,25 @@ def test_the_spec_path_can_be_chosen():
         )
 
 
+def test_an_own_strategy_file_is_mounted_read_only_where_the_spec_in_the_container_finds_it():
+    data = example_fleet().model_dump(mode="json")
+    data["bots"][0]["strategy"] = {"file": "strategies/mine.py", "class": "Mine"}
+    document = compose_document(Fleet.model_validate(data), spec_path="./fleets/prod.yaml")
+    service = document["services"]["bot-bot1"]
+    mounted = mount_targets(service, "bind")["/config/strategies/mine.py"]
+    assert mounted["source"] == "./fleets/strategies/mine.py"
+    assert mounted["read_only"] is True
+    assert mounted["bind"] == {"create_host_path": False}
+    assert_valid_compose(document)
+
+
+def test_a_bundled_strategy_mounts_nothing_more(document):
+    for service in bot_services(document).values():
+        assert [m["target"] for m in service["volumes"] if m["type"] == "bind"] == [
+            "/config/bulkhead.yaml"
+        ]
+
+
 def test_every_container_drops_all_capabilities_and_cannot_gain_privileges(document):
     for service in document["services"].values():
         assert service["cap_drop"] == ["ALL"]
