@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths
-from bulkhead.sim.client import ccxt_overrides
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.strategy import STRATEGY_DIR
 
 CREDENTIAL_PARTS = ("api_key", "secret", "passphrase")

@@ -3,5 +3,6 @@
 A bot's key is the one thing that can move real money, so before a bot trades Bulkhead
 asks KuCoin (or a twin) what the key can do and refuses anything beyond spot trading.
 Import from the modules (``bulkhead.exchange.preflight``): this package itself imports
-nothing, so the twin can share ``permissions`` without loading ccxt.
+nothing. KuCoin's own facts (permission names, the ccxt URL overrides) are in
+``bulkhead.kucoin``, shared with the twin.
 """

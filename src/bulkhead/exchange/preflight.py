@@ -28,9 +28,9 @@ import ccxt
 from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
-from bulkhead.exchange.permissions import KUCOIN_PERMISSIONS
+from bulkhead.kucoin import PERMISSIONS as KUCOIN_PERMISSIONS
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.logs import Redactor
-from bulkhead.sim.client import ccxt_overrides
 
 logger = logging.getLogger(__name__)
 

@@ -1,30 +1,11 @@
-"""Point a real ccxt KuCoin client at a twin: the one place that knows which URLs to bend."""
+"""Point a real ccxt KuCoin client at a twin: ``ccxt_overrides(url)``.
+
+The overrides are a KuCoin fact the product shares, so they live in ``bulkhead.kucoin``;
+this name stays for scripts written against it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from bulkhead.kucoin import API_NAMES, ccxt_overrides
 
-API_NAMES = (
-    "public",
-    "private",
-    "futuresPublic",
-    "futuresPrivate",
-    "broker",
-    "earn",
-    "uta",
-    "utaV2",
-    "utaPrivate",
-    "webExchange",
-)
-
-
-def ccxt_overrides(base_url: str) -> dict[str, Any]:
-    """ccxt (and Freqtrade's ``exchange.ccxt_config``) settings that talk to the twin.
-
-    ``uta: False`` and spot-only market types skip the unified-account probe and the
-    futures host, which a spot bot never needs.
-    """
-    return {
-        "urls": {"api": dict.fromkeys(API_NAMES, base_url)},
-        "options": {"uta": False, "fetchMarkets": {"types": ["spot"]}},
-    }
+__all__ = ["API_NAMES", "ccxt_overrides"]

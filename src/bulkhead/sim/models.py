@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bulkhead.exchange.permissions import KUCOIN_PERMISSIONS
+from bulkhead.kucoin import PERMISSIONS as KUCOIN_PERMISSIONS
+from bulkhead.kucoin import SUB_ACCOUNT_PERMISSIONS as SUB_ACCOUNT_PERMISSIONS
 from bulkhead.sim.prices import PriceSourceSpec
 
 AccountType = Literal["main", "trade", "trade_hf"]
@@ -22,8 +23,6 @@ ExchangeStatus = Literal["open", "close", "cancelonly"]
 
 #: Every permission KuCoin can put on a key, in KuCoin's spelling (shared with preflight).
 PERMISSIONS = frozenset(KUCOIN_PERMISSIONS)
-#: What KuCoin lets a sub-account key carry.
-SUB_ACCOUNT_PERMISSIONS = frozenset({"General", "Spot", "Futures", "Margin", "InnerTransfer"})
 
 
 class _State(BaseModel):

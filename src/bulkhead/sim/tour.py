@@ -12,7 +12,7 @@ from typing import Any
 
 import ccxt
 
-from bulkhead.sim.client import ccxt_overrides
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.sim.engine import Twin
 
 Say = Callable[[str], None]

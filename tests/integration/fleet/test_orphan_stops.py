@@ -14,7 +14,7 @@ import yaml
 from bulkhead.config.loader import parse_fleet
 from bulkhead.config.models import Bot
 from bulkhead.fleet.orphans import cancel_orphan_stops, known_order_ids
-from bulkhead.sim.client import ccxt_overrides
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.sim.server import TwinServer, prepare
 
 ROOT = Path(__file__).resolve().parents[3]

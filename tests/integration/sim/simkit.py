@@ -21,8 +21,8 @@ from typing import Any
 import ccxt
 import httpx
 
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.sim.auth import sign
-from bulkhead.sim.client import ccxt_overrides
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.models import User
 from bulkhead.sim.prices import PriceSource, build_price_source

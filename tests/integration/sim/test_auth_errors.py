@@ -14,8 +14,8 @@ import ccxt
 import pytest
 from simkit import Sim, account
 
+from bulkhead.kucoin import ccxt_overrides
 from bulkhead.sim.auth import sign
-from bulkhead.sim.client import ccxt_overrides
 
 WRONG_SECRET = "00000000-0000-0000-0000-000000000000"
 
