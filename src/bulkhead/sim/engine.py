@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from bulkhead.plumbing import write_private
 from bulkhead.sim import errors, limits
-from bulkhead.sim.files import write_private
 from bulkhead.sim.models import (
     ACCOUNT_TYPES,
     PERMISSIONS,
@@ -384,8 +384,7 @@ class Twin:
     def save(self, path: Path) -> None:
         """Write the state owner-only and atomically: it holds every key's secret, and a
         crash mid-write must never leave half a snapshot. ``path`` is the operator's own
-        choice (``--state``), so its folder is created when missing."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        choice (``--state``), so its folder is created (0700) when missing."""
         write_private(path, self.synced_state().model_dump_json().encode())
 
     @classmethod

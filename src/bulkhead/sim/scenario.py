@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bulkhead.plumbing import write_private
 from bulkhead.sim.engine import Twin, TwinConfigError
-from bulkhead.sim.files import write_private
 from bulkhead.sim.models import (
     AccountType,
     ApiKey,
@@ -171,6 +171,6 @@ def credentials(twin: Twin, keys: list[ApiKey]) -> list[dict[str, Any]]:
 
 
 def write_credentials(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Secrets go to a 0600 file only, never to stdout or logs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Secrets go to a 0600 file only (its folder created 0700 when missing), never to
+    stdout or logs."""
     write_private(path, json.dumps(entries, indent=2).encode())

@@ -7,14 +7,13 @@ to run a real HTTP twin inside their own process.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from bulkhead.plumbing import WaitTimeout, free_port, wait_until
 from bulkhead.sim.app import TwinApp
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.protocol import KucoinHttpProtocol
@@ -80,12 +79,6 @@ def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) ->
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class TwinServer:
     """A real HTTP twin on a background thread: ``with TwinServer(twin) as server: ...``."""
 
@@ -103,12 +96,16 @@ class TwinServer:
     def __enter__(self) -> TwinServer:
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the twin did not start")
-            time.sleep(0.02)
+        try:
+            wait_until(self._started, 10, 0.02, what="the twin to start")
+        except WaitTimeout:
+            raise RuntimeError("the twin did not start") from None
         return self
+
+    def _started(self) -> bool:
+        if not self._server.started and not self._thread.is_alive():
+            raise RuntimeError("the twin did not start")
+        return bool(self._server.started)
 
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True

@@ -4,7 +4,8 @@ The admin API mints keys and money. A browser page on any site can post to loopb
 ("simple" requests need no CORS preflight), so a request marked by a browser (``Origin``,
 ``Sec-Fetch-Site``, a rebound ``Host``) or carrying a non-JSON body is refused and
 changes nothing. A snapshot holds every key's secret: it is written 0600, only into the
-twin's state folder, and a failed one leaves no file behind.
+twin's state folder, and a failed one leaves no file behind (the private write itself is
+tested in tests/unit/plumbing).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 from simkit import STATE_FILE, Sim
 
-from bulkhead.sim import files
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer
 
@@ -166,39 +166,3 @@ def test_a_failed_snapshot_leaves_no_temporary_file(sim: Sim, tmp_path: Path) ->
     payload = snapshot(sim, "taken")
     assert payload["code"] == "400100"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-
-
-@pytest.fixture
-def no_chmod(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any chmod is a test failure: the mode must be right from the file's first moment."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("chmod after creation")
-
-    for name in ("chmod", "fchmod", "lchmod"):
-        if hasattr(os, name):
-            monkeypatch.setattr(os, name, refuse)
-    monkeypatch.setattr(Path, "chmod", refuse)
-
-
-@pytest.mark.usefixtures("no_chmod")
-def test_a_private_file_is_created_0600_without_a_chmod(tmp_path: Path) -> None:
-    previous = os.umask(0)
-    try:
-        files.write_private(tmp_path / "secret.json", b"{}")
-    finally:
-        os.umask(previous)
-    assert stat.S_IMODE((tmp_path / "secret.json").stat().st_mode) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["secret.json"]
-
-
-def test_a_private_write_that_fails_removes_its_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def full_disk(*args: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(OSError, match="No space"):
-        files.write_private(tmp_path / "secret.json", b"{}")
-    assert list(tmp_path.iterdir()) == []

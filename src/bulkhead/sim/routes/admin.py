@@ -188,7 +188,8 @@ def snapshot(call: AdminCall) -> dict[str, str]:
     A snapshot holds every key's secret, so it goes nowhere but the folder the operator
     chose for the twin's state (``--state``): a name elsewhere, a symlink out of it or a
     folder that would have to be created is refused, and without ``--state`` there is
-    no snapshot at all. The file is written 0600 and atomically (``files.write_private``).
+    no snapshot at all. The file is written 0600 and atomically
+    (``bulkhead.plumbing.write_private``).
     """
     if call.state_path is None:
         raise errors.bad_parameter("no state folder: start the twin with --state to snapshot")
