@@ -9,13 +9,13 @@ commands). The operator's read-only user reads every bot's memory for ``memory s
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
 from bulkhead.memory.keys import ROOT, BotKeys
 from bulkhead.memory.server import ADMIN_USER, DEFAULT_RULE, password_hash
+from bulkhead.plumbing import write_private
 
 READER_USER = "bulkhead-reader"
 #: The default user cannot log in ("off", no password), but keeps its permissions: Redis 7
@@ -62,10 +62,7 @@ def load_or_create_password(path: Path) -> str:
         stored: dict[str, str] = json.loads(path.read_text())
         return stored["password"]
     password = secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump({"password": password}, handle)
+    write_private(path, json.dumps({"password": password}))
     return password
 
 

@@ -33,7 +33,6 @@ accept a few records of skew) for a consistent copy.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -44,6 +43,7 @@ import redis
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import MemoryStore, now_ms
+from bulkhead.plumbing import open_private
 
 FORMAT_VERSION = 1
 KINDS = ("trade", "order", "event", "equity_fine", "equity_coarse", "insight", "meta")
@@ -154,16 +154,12 @@ def _lines(bot: str, snapshot: _Snapshot, exported: int) -> Iterator[dict[str, A
 
 
 def _write_atomically(path: Path, lines: Iterator[str]) -> None:
-    """Write next to ``path`` and rename: an interrupted export never looks complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
+    """Write next to ``path`` and rename: an interrupted export never looks complete, and
+    a bot's trades and insights are the owner's to read (0600)."""
+    with open_private(path) as handle:
         for line in lines:
-            handle.write(line)
-            handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+            handle.write(line.encode("utf-8"))
+            handle.write(b"\n")
 
 
 def export_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
@@ -275,10 +271,7 @@ def export_parquet(store: MemoryStore, directory: Path) -> dict[str, int]:
             ),
         ),
     }
-    directory.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        target = directory / f"{name}.parquet"
-        temporary = directory / f".{name}.parquet.tmp"
-        pq.write_table(table, temporary)
-        os.replace(temporary, target)
+        with open_private(directory / f"{name}.parquet") as handle:
+            pq.write_table(table, handle)
     return {name: int(table.num_rows) for name, table in tables.items()}

@@ -15,13 +15,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+
+from bulkhead.plumbing import WaitTimeout, free_port, wait_until, write_private
 
 ADMIN_USER = "bulkhead-admin"
 #: see acl.DEFAULT_RULE: off and password-less, yet privileged for append-only replays
@@ -42,12 +42,6 @@ def system_redis_server() -> str | None:
 
 def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -115,15 +109,17 @@ class ManagedRedis:
         os.chmod(self.directory, 0o700)
         state = self._state()
         password = str(state.get("password") or secrets.token_urlsafe(24))
-        port = int(str(state.get("port") or _free_port()))
+        port = int(str(state.get("port") or free_port()))
         if not self.acl_file.exists():
-            self.acl_file.write_text(
-                f"{DEFAULT_RULE}\nuser {ADMIN_USER} on #{password_hash(password)} ~* &* +@all\n"
+            write_private(
+                self.acl_file,
+                f"{DEFAULT_RULE}\nuser {ADMIN_USER} on #{password_hash(password)} ~* &* +@all\n",
             )
         self._write_conf(port)
-        descriptor = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"port": port, "password": password, "binary": self.binary}, handle)
+        write_private(
+            self._state_file,
+            json.dumps({"port": port, "password": password, "binary": self.binary}),
+        )
         # A killed server leaves its pid file behind: drop it, so the wait below judges
         # the new server's liveness, not the dead one's.
         (self.directory / "redis.pid").unlink(missing_ok=True)
@@ -138,17 +134,24 @@ class ManagedRedis:
             timeout=START_TIMEOUT_S,
             check=False,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        failed = f"redis-server did not start; see {self.directory / 'redis.log'}"
+
+        def started() -> bool:
             if self.is_running():
-                return self.admin()
+                return True
             if self._died_after_start():
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
+                raise RuntimeError(failed)
+            return False
+
+        try:
+            wait_until(started, START_TIMEOUT_S, 0.05, what="redis-server to start")
+        except WaitTimeout:
+            raise RuntimeError(failed) from None
+        return self.admin()
 
     def _write_conf(self, port: int) -> None:
-        (self.directory / "redis.conf").write_text(
+        write_private(
+            self.directory / "redis.conf",
             "\n".join(
                 [
                     "# written by bulkhead: a private Redis for this deployment",
@@ -165,7 +168,7 @@ class ManagedRedis:
                     f"aclfile {self.acl_file}",
                     "",
                 ]
-            )
+            ),
         )
 
     def heal(self) -> bool:
@@ -201,9 +204,8 @@ class ManagedRedis:
         pid = self.pid()
         with contextlib.suppress(redis.RedisError, OSError):
             self.admin().client(socket_timeout=2).shutdown(nosave=False)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.is_running():
-            time.sleep(0.05)
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not self.is_running(), timeout_s, 0.05, what="redis-server to stop")
         if pid and self.is_running():
             os.kill(pid, signal.SIGKILL)
         return True

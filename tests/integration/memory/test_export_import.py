@@ -7,6 +7,7 @@ the test's server, as an operator would.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,6 +104,20 @@ def test_the_export_file_is_a_header_then_one_object_per_line(
     trade = next(line for line in lines if line["kind"] == "trade" and line["trade_id"] == 1)
     assert trade["is_open"] is False
     assert trade["realized_pnl"] == pytest.approx(1 / 3 - 1)
+
+
+def test_an_export_is_owner_only_and_leaves_no_temporary_file(
+    client: redis.Redis, make_trade, make_order, tmp_path: Path
+):
+    store = MemoryStore(client, "alpha")
+    _remember(store, make_trade, make_order)
+    export_jsonl(store, tmp_path / "backups" / "alpha.jsonl")
+    export_parquet(store, tmp_path / "parquet")
+    written = [tmp_path / "backups" / "alpha.jsonl", *(tmp_path / "parquet").iterdir()]
+    assert len(written) == 6
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o600}
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
+    assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
 def test_import_refuses_another_bots_file_unless_told_which_bot_to_copy_it_into(

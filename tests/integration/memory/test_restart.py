@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from bulkhead.memory.server import ManagedRedis
 from bulkhead.memory.store import MemoryStore
+from bulkhead.plumbing import wait_until
 
 T0 = 1_767_225_600_000
 
@@ -53,10 +53,7 @@ def test_memory_survives_a_sigkill_of_the_server_and_heal_brings_it_back(
     pid = managed.pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while managed.is_running() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not managed.is_running()
+    wait_until(lambda: not managed.is_running(), 10, what="the killed server to be gone")
     assert managed.heal() is True
     assert managed.pid() != pid
     assert _read(managed) == written

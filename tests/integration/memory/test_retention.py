@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import redis
 
 from bulkhead.config.models import Retention
 from bulkhead.memory.retention import PruneReport, prune, prune_due
 from bulkhead.memory.store import MemoryStore, now_ms
+from bulkhead.plumbing import wait_until
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -101,10 +100,9 @@ def test_expired_insights_leave_the_index_and_live_ones_stay(client: redis.Redis
     store = MemoryStore(client, "alpha")
     brief = store.add_insight("short-lived", source="analysis", ttl_days=0.2 / 86_400)
     lasting = store.add_insight("lasting", source="operator")
-    deadline = time.monotonic() + 5
-    while client.exists(store.keys.insight(brief)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert client.exists(store.keys.insight(brief)) == 0
+    wait_until(
+        lambda: not client.exists(store.keys.insight(brief)), 5, what="the brief insight to expire"
+    )
     report = prune(store, Retention())
     assert report == PruneReport(insights_removed=1)
     assert [i.decode() for i in client.zrange(store.keys.insights, 0, -1)] == [lasting]
