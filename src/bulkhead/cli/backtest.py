@@ -11,7 +11,6 @@ import typer
 from bulkhead.cli.bots import BotArgument, describe_stack, strategy_stack
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load, select, workspace
 from bulkhead.config.models import Bot
-from bulkhead.config.render import write_private
 from bulkhead.freqtrade.backtest import (
     Outcome,
     Progress,
@@ -30,6 +29,7 @@ from bulkhead.freqtrade.candles import (
     place_recordings,
     recordings,
 )
+from bulkhead.freqtrade.config import write_private
 
 TimerangeOption = Annotated[
     str | None,

@@ -21,13 +21,10 @@ from bulkhead.cli.common import (
     select,
     workspace,
 )
+from bulkhead.config.credentials import CREDENTIAL_PARTS, resolve_credentials
 from bulkhead.config.models import Bot, Fleet
-from bulkhead.config.render import (
-    CREDENTIAL_PARTS,
-    resolve_credentials,
-    write_private,
-)
 from bulkhead.config.secrets import SecretResolutionError
+from bulkhead.freqtrade.config import write_private
 from bulkhead.freqtrade.loading import StrategyRefused
 from bulkhead.freqtrade.stack import Stack, prepare
 from bulkhead.logs import JsonFormatter, event, setup_logging

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bulkhead.config.models import Bot, Fleet
-from bulkhead.config.render import render_freqtrade_config
 from bulkhead.config.workspace import BotPaths
+from bulkhead.freqtrade.config import render_freqtrade_config
 from bulkhead.freqtrade.loading import (
     StrategyRefused,
     StrategySource,
@@ -88,7 +88,6 @@ class Stack:
         # Protections only act in a backtest when enabled: the bot is tested as it runs.
         config["enable_protections"] = True
         section = dict(config.get("bulkhead", {}))
-        section.pop("strategy_params", None)  # they reach the strategy through its file
         section["strategy"] = self.source.label
         section["stake_per_trade"] = float(self.bot.stake_per_trade)
         config["bulkhead"] = section

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bulkhead.config.credentials import resolve_credentials
 from bulkhead.config.models import Bot
-from bulkhead.config.render import resolve_credentials
 from bulkhead.exchange.preflight import Check, PreflightReport, make_client, run_preflight
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare

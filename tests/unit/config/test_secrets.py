@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from bulkhead.config.credentials import resolve_credentials
 from bulkhead.config.loader import SpecError, parse_fleet, parse_spec_bytes
 from bulkhead.config.models import Bot
-from bulkhead.config.render import resolve_credentials
 from bulkhead.config.secrets import SecretRef, SecretResolutionError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bulkhead.yaml"

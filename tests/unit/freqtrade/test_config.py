@@ -14,14 +14,12 @@ from pydantic import SecretStr
 
 from bulkhead.config.loader import parse_fleet
 from bulkhead.config.models import Bot
-from bulkhead.config.render import (
+from bulkhead.config.workspace import Workspace
+from bulkhead.freqtrade.config import (
     render_freqtrade_config,
-    resolve_credentials,
     secret_environment,
     write_private,
 )
-from bulkhead.config.secrets import SecretRef, SecretResolutionError
-from bulkhead.config.workspace import Workspace
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bulkhead.yaml"
 CREDENTIALS = {
@@ -119,36 +117,18 @@ def test_the_rendered_config_holds_no_secret_and_the_environment_carries_them(tm
     )
 
 
+def test_the_rendered_config_leaves_the_strategy_to_the_stack(tmp_path: Path):
+    config = render(bot_with(strategy={"name": "TwinScalper", "params": {"x": 1}}), tmp_path)
+    assert "strategy" not in config
+    assert "strategy_path" not in config
+    assert "strategy_params" not in config["bulkhead"]
+
+
 def test_a_key_freqtrade_would_read_as_a_number_is_refused(tmp_path: Path):
     paths = Workspace(tmp_path).bot("bot1")
     numeric = {**CREDENTIALS, "api_key": SecretStr("123456789012345678901234")}
     with pytest.raises(ValueError, match="api_key looks like a number"):
         secret_environment(paths, numeric)
-
-
-def test_secrets_resolve_from_env_from_name_file_and_from_files(tmp_path: Path):
-    (tmp_path / "key.txt").write_text("from-file\n")
-    (tmp_path / "docker-secret").write_text("from-docker\n")
-    bot = bot_with(
-        credentials={
-            "api_key": {"file": "key.txt"},
-            "secret": {"env": "S"},
-            "passphrase": {"env": "P"},
-        }
-    )
-    values = resolve_credentials(
-        bot, {"S": "from-env", "P_FILE": str(tmp_path / "docker-secret")}, tmp_path
-    )
-    assert {k: v.get_secret_value() for k, v in values.items()} == {
-        "api_key": "from-file",
-        "secret": "from-env",
-        "passphrase": "from-docker",
-    }
-
-
-def test_a_missing_secret_is_an_error_naming_the_reference_only():
-    with pytest.raises(SecretResolutionError, match="env NOPE is missing or empty"):
-        SecretRef(env="NOPE").resolve({})
 
 
 def test_a_failed_private_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path):
