@@ -296,16 +296,22 @@ def test_trades_memory_and_leases_survive_down_up_and_a_killed_container(
     before_memory = fleet.memory()
     assert before_trades, "the round-trip test left no closed trade"
 
-    # down: every container and network goes; the volumes stay.
-    with fleet.report.phase("fleet: compose down"):
-        stopped = docker.down(fleet.project)
-    assert all(stopped.values()), stopped
+    # `bulkhead down` (runtime: docker): every container and network goes; the volumes stay.
+    with fleet.report.phase("fleet: bulkhead down"):
+        stopped = fleet.cli("down")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    for bot in BOTS:
+        assert f"{bot}: stopped" in stopped.stdout, stopped.stdout
     assert fleet.compose("ps", "--all", "--quiet").strip() == ""
     volumes = fleet.engine("volume", "ls", "--quiet").split()
     for name in ("bot-alpha-data", "bot-beta-data", "redis-data", "twin-data"):
         assert f"{PROJECT}_{name}" in volumes
 
-    fleet.up([], "fleet: compose up again to healthy")
+    with fleet.report.phase("fleet: bulkhead up again to healthy"):
+        started = fleet.cli("up", timeout=UP_DEADLINE_S + 60)
+    assert started.returncode == 0, started.stdout + started.stderr + fleet.diagnosis()
+    for bot in BOTS:
+        assert f"{bot}: running" in started.stdout, started.stdout
     after_trades = fleet.closed_trade_ids()
     assert after_trades[: len(before_trades)] == before_trades
     memory = fleet.memory()
