@@ -1,16 +1,18 @@
-"""What every command shares: finding bulkhead.yaml, reporting spec errors, choosing bots."""
+"""What every command shares: finding bulkhead.yaml, reporting errors, choosing bots."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from bulkhead.config.loader import SpecError, load_fleet
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.workspace import Workspace
+from bulkhead.errors import BulkheadError
 
 SPEC_ENV = "BULKHEAD_SPEC"
 
@@ -28,6 +30,23 @@ DEFAULT_SPEC = Path("bulkhead.yaml")
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+class BulkheadGroup(TyperGroup):
+    """The ``bulkhead`` command: catches the error tree once, for every subcommand.
+
+    A ``BulkheadError`` ends the command with ``error: <message>`` on stderr (one line per
+    line of the message) and its group's exit code (``bulkhead.errors``); anything else is
+    a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except BulkheadError as error:
+            for line in error.lines():
+                typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(error.exit_code) from None
 
 
 def load(spec: Path) -> Fleet:

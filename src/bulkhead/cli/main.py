@@ -6,6 +6,7 @@ import typer
 
 from bulkhead import __version__
 from bulkhead.cli import backtest, bots, demo, deploy, memory, runtime, sim
+from bulkhead.cli.common import BulkheadGroup
 
 
 def build_app() -> typer.Typer:
@@ -19,6 +20,7 @@ def build_app() -> typer.Typer:
         ),
         no_args_is_help=True,
         add_completion=False,
+        cls=BulkheadGroup,
     )
     app.add_typer(sim.build_app(), name="sim")
     app.add_typer(memory.build_app(), name="memory")

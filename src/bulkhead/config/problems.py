@@ -18,6 +18,8 @@ from decimal import Decimal
 
 from pydantic_core import ErrorDetails
 
+from bulkhead.errors import OperatorError
+
 #: most characters of a bad value quoted in an error line
 SHOWN_LIMIT = 60
 #: most characters of one error line (a pydantic message never needs more)
@@ -38,12 +40,18 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _SHOWN_DEPTH = 8
 
 
-class SpecError(ValueError):
-    """bulkhead.yaml is unusable: stop, start nothing, and show the operator the lines."""
+class SpecError(OperatorError, ValueError):
+    """bulkhead.yaml is unusable: stop, start nothing, and show the operator the lines.
+
+    (Still a ``ValueError`` for callers written before the error tree.)
+    """
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
 
 
 class FieldProblem(ValueError):

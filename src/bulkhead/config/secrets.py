@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bulkhead.config.problems import FieldProblem, Location
+from bulkhead.errors import OperatorError
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 #: most bytes read from a secret file: a credential is one short line (so ``/dev/zero``
@@ -24,7 +25,7 @@ MAX_SECRET_CHARS = 1024
 _PATH_HIDDEN = "its path is not shown in case a secret was typed there"
 
 
-class SecretResolutionError(ValueError):
+class SecretResolutionError(OperatorError, ValueError):
     """A referenced secret is missing or empty: stop and tell the operator which one."""
 
 

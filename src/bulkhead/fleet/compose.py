@@ -52,6 +52,7 @@ import yaml
 
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.secrets import Credentials
+from bulkhead.errors import OperatorError
 from bulkhead.fleet.containers import (
     BOT_USER,
     HOST_SECRETS,
@@ -100,6 +101,11 @@ MEMORY = re.compile(r"^\d+(\.\d+)?\s?[kmgtp]?i?b?$", re.IGNORECASE)
 PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
+class ComposeRefused(OperatorError, ValueError):
+    """The Compose project cannot be written as asked (an option out of range, a bot that
+    could not reach its twin from a container): the operator changes the spec or options."""
+
+
 class _Dumper(yaml.SafeDumper):
     """Spells every value out: a Compose file is read by people, not only by Compose."""
 
@@ -144,22 +150,24 @@ def compose_document(
     networks and volumes are prefixed with it).
     """
     if not cpus > 0:
-        raise ValueError(f"cpus must be positive, got {cpus}")
+        raise ComposeRefused(f"cpus must be positive, got {cpus}")
     if not MEMORY.match(memory):
-        raise ValueError(f"memory must be a size such as 512m or 1g, got {memory!r}")
+        raise ComposeRefused(f"memory must be a size such as 512m or 1g, got {memory!r}")
     if not 1 <= first_host_port <= 65535 - len(fleet.bots) + 1:
-        raise ValueError(f"first_host_port must leave a port per bot, got {first_host_port}")
+        raise ComposeRefused(f"first_host_port must leave a port per bot, got {first_host_port}")
     if not PROJECT.match(project):
-        raise ValueError(f"project must be lower-case letters, digits, - and _, got {project!r}")
+        raise ComposeRefused(
+            f"project must be lower-case letters, digits, - and _, got {project!r}"
+        )
     inward = [bot.name for bot in fleet.bots if targets_loopback_twin(bot)]
     if inward:
-        raise ValueError(
+        raise ComposeRefused(
             f"bot(s) {', '.join(inward)} target a twin on loopback, which in a container is "
             f"the bot's own container: add the twin service and target {TwinService().url}"
         )
     strays = [bot.name for bot in fleet.bots if targets_twin(bot) and twin is None]
     if strays:
-        raise ValueError(
+        raise ComposeRefused(
             f"bot(s) {', '.join(strays)} target the twin service {TwinService().url}, "
             "which this project does not have (add the twin)"
         )
@@ -221,7 +229,7 @@ def _secret_mounts(bot: Bot) -> tuple[list[dict[str, str]], dict[str, str]]:
             target = f"{SECRETS_IN_CONTAINER}/{name}"
             variable = f"{ref.env}_FILE"
             if variable in environment:
-                raise ValueError(
+                raise ComposeRefused(
                     f"bot {bot.name}: two credential parts read env {ref.env}; "
                     "each part needs its own secret"
                 )
@@ -232,7 +240,7 @@ def _secret_mounts(bot: Bot) -> tuple[list[dict[str, str]], dict[str, str]]:
             spec_dir = posixpath.dirname(SPEC_IN_CONTAINER)
             target = posixpath.normpath(posixpath.join(spec_dir, ref.file.as_posix()))
         if any(mount["target"] == target for mount in mounts):
-            raise ValueError(
+            raise ComposeRefused(
                 f"bot {bot.name}: two credential parts read {target}; "
                 "each part needs its own secret"
             )

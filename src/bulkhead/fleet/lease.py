@@ -17,10 +17,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
+
+from bulkhead.errors import OperatorError
 
 
-class LeaseHeld(RuntimeError):
+class LeaseHeld(OperatorError, RuntimeError):
     """Another instance of this bot is running: do not start a second one."""
+
+    #: ``run-bot``'s "already running"
+    exit_code: ClassVar[int] = 4
 
 
 @dataclass(frozen=True)

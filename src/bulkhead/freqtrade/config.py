@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
+from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.config.workspace import BotPaths
 from bulkhead.kucoin import ccxt_overrides
 
@@ -147,7 +148,9 @@ def secret_environment(paths: BotPaths, credentials: Mapping[str, SecretStr]) ->
     }
     for name, value in values.items():
         if _freqtrade_would_retype(value):
-            raise ValueError(f"{name} looks like a number and would be mangled by Freqtrade")
+            raise SecretResolutionError(
+                f"{name} looks like a number and would be mangled by Freqtrade"
+            )
     return {SECRET_ENV[name]: value for name, value in values.items()}
 
 

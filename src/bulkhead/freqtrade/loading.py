@@ -24,6 +24,7 @@ from typing import Any
 
 from bulkhead.config.loader import SpecError
 from bulkhead.config.models import Bot
+from bulkhead.errors import OperatorError
 from bulkhead.freqtrade.strategies import registry
 
 #: longest piece of a foreign message (an exception, a name) quoted in a refusal
@@ -36,7 +37,7 @@ class StrategyRefused(SpecError):
     """The bot's strategy must not run: stop, start nothing, show the operator the lines."""
 
 
-class StrategyImportError(ImportError):
+class StrategyImportError(OperatorError, ImportError):
     """A strategy file did not import, or lacks the class (raised inside Freqtrade too)."""
 
 

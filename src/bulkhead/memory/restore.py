@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 
+from bulkhead.errors import OperatorError
 from bulkhead.memory import scripts
 from bulkhead.memory.export import (
     FORMAT_VERSION,
@@ -30,7 +31,7 @@ from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import MemoryStore, now_ms
 
 
-class ImportRefused(ValueError):
+class ImportRefused(OperatorError, ValueError):
     """The file cannot be imported here (another bot's, another version, malformed)."""
 
 

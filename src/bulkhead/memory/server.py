@@ -21,12 +21,18 @@ from pathlib import Path
 
 import redis
 
+from bulkhead.errors import TemporaryError
 from bulkhead.plumbing import WaitTimeout, free_port, wait_until, write_private
 
 ADMIN_USER = "bulkhead-admin"
 #: see acl.DEFAULT_RULE: off and password-less, yet privileged for append-only replays
 DEFAULT_RULE = "user default off resetpass ~* &* +@all"
 START_TIMEOUT_S = 15.0
+
+
+class MemoryUnavailable(TemporaryError, RuntimeError):
+    """Redis (the embedded server) is not up: try again, or let the bot trade without
+    recording (it keeps trading; what was missed is recorded when Redis is back)."""
 
 
 def bundled_redis_server() -> str:
@@ -140,13 +146,13 @@ class ManagedRedis:
             if self.is_running():
                 return True
             if self._died_after_start():
-                raise RuntimeError(failed)
+                raise MemoryUnavailable(failed)
             return False
 
         try:
             wait_until(started, START_TIMEOUT_S, 0.05, what="redis-server to start")
         except WaitTimeout:
-            raise RuntimeError(failed) from None
+            raise MemoryUnavailable(failed) from None
         return self.admin()
 
     def _write_conf(self, port: int) -> None:

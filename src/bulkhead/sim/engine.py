@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from bulkhead.errors import OperatorError
 from bulkhead.plumbing import write_private
 from bulkhead.sim import errors, limits
 from bulkhead.sim.models import (
@@ -34,7 +35,7 @@ from bulkhead.sim.models import (
 from bulkhead.sim.prices import PriceSource, build_price_source
 
 
-class TwinConfigError(ValueError):
+class TwinConfigError(OperatorError, ValueError):
     """An admin or scenario request the twin cannot honour: the caller must fix its input."""
 
 
