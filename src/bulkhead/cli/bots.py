@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         Takes the bot's lease, runs preflight when live, renders the config and keeps
         Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
         """
-        from bulkhead.fleet.supervisor import Supervisor
+        from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
         from bulkhead.memory.deployment import (
             connection_from_environment,
             embedded,
@@ -201,7 +201,7 @@ def register(app: typer.Typer) -> None:
                 return given
             return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
 
-        supervisor = Supervisor(
+        settings = SupervisorSettings(
             chosen,
             paths,
             environ=env,
@@ -212,4 +212,5 @@ def register(app: typer.Typer) -> None:
             memory_heal=server.heal if server is not None else None,
             render=lambda _bot, bot_paths: stack.render(bot_paths),
         )
+        supervisor = Supervisor(settings)
         sys.exit(supervisor.run())

@@ -9,7 +9,7 @@ from pathlib import Path
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.fleet.backoff import Backoff
-from bulkhead.fleet.supervisor import Supervisor
+from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
 
 STANDIN = Path(__file__).with_name("standin_freqtrade.py")
 CREDENTIALS = {
@@ -23,13 +23,15 @@ def build(spec: Path, behaviour: str, **settings: object) -> Supervisor:
     bot = load_fleet(spec).bots[0]
     paths = Workspace.for_spec(spec).bot(bot.name)
     return Supervisor(
-        bot,
-        paths,
-        environ=CREDENTIALS,
-        freqtrade=[sys.executable, str(STANDIN), behaviour],
-        healthy=lambda p: (p.root / "trading").exists(),
-        backoff=Backoff(initial_s=0.05, maximum_s=0.2),
-        **settings,  # type: ignore[arg-type]
+        SupervisorSettings(
+            bot,
+            paths,
+            environ=CREDENTIALS,
+            freqtrade=(sys.executable, str(STANDIN), behaviour),
+            healthy=lambda p: (p.root / "trading").exists(),
+            backoff=Backoff(initial_s=0.05, maximum_s=0.2),
+            **settings,  # type: ignore[arg-type]
+        )
     )
 
 

@@ -1,0 +1,150 @@
+"""The live-trading gate: a bot is reported ``running`` only once the health check says
+Freqtrade trades, a child that never does is never reported running (and counts as a
+failed start however long it lived), and a live bot whose key fails preflight starts
+nothing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor_kit import (
+    alive,
+    assert_every_run_gone,
+    events,
+    run,
+    runs,
+    settings_for,
+    status,
+    wait_for,
+    write_spec,
+)
+
+from bulkhead.config.workspace import BotPaths
+from bulkhead.fleet.backoff import Backoff
+from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT, Supervisor
+
+
+@pytest.fixture(autouse=True)
+def supervisor_events(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bulkhead.supervisor")
+
+
+def test_the_bot_is_reported_running_only_once_the_health_check_says_it_trades(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    trading = threading.Event()
+    probes: list[float] = []
+
+    def healthy(_paths: BotPaths) -> bool:
+        probes.append(time.monotonic())
+        return trading.is_set()
+
+    supervisor = Supervisor(settings_for(write_spec(tmp_path), "trade", healthy=healthy))
+    paths = supervisor.settings.paths
+    seen: dict[str, Any] = {}
+
+    def operator() -> None:
+        started = wait_for("a child", lambda: status(paths).get("child_pid"))
+        wait_for("the health check to be asked a few times", lambda: len(probes) >= 5)
+        seen["before"] = status(paths)["state"]
+        seen["child_alive"] = alive(started)
+        trading.set()
+        wait_for("running", lambda: status(paths).get("state") == "running")
+        seen["running"] = status(paths)
+        seen["child"] = started
+        supervisor.stop()
+
+    outcome = run(supervisor, operator)
+
+    assert outcome.code == EXIT_OK
+    assert seen["before"] == "starting"
+    assert seen["child_alive"] is True
+    assert seen["running"]["child_pid"] == seen["child"]
+    assert outcome.states.index("running") > outcome.states.index("starting")
+    assert len(events(caplog, "freqtrade_trading")) == 1
+    assert outcome.states[-1] == "stopped"
+    assert_every_run_gone(paths)
+
+
+def test_a_child_that_never_trades_is_never_reported_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisor = Supervisor(
+        settings_for(write_spec(tmp_path), "trade", healthy=lambda _paths: False)
+    )
+    paths = supervisor.settings.paths
+    probes_before_stop: dict[str, int] = {}
+
+    def operator() -> None:
+        wait_for("a child", lambda: status(paths).get("child_pid"))
+        time.sleep(0.3)  # long enough for many probes (every 0.02 s)
+        probes_before_stop["state_is_starting"] = status(paths)["state"] == "starting"
+        supervisor.stop()
+
+    outcome = run(supervisor, operator)
+
+    assert outcome.code == EXIT_OK
+    assert probes_before_stop["state_is_starting"]
+    assert "running" not in outcome.states
+    assert events(caplog, "freqtrade_trading") == []
+    assert_every_run_gone(paths)
+
+
+def test_a_child_that_dies_before_trading_counts_as_a_failed_start_however_long_it_ran(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each run lives 0.25 s, past calm_after_s, but the gate never opened: not forgiven.
+    settings = settings_for(
+        write_spec(tmp_path),
+        "crash-late",
+        healthy=lambda _paths: False,
+        max_quick_failures=2,
+        backoff=Backoff(initial_s=0.05, calm_after_s=0.1),
+    )
+    supervisor = Supervisor(settings)
+
+    outcome = run(supervisor)
+
+    assert outcome.code == EXIT_FAILING
+    assert len(runs(supervisor.settings.paths)) == 2
+    assert "running" not in outcome.states
+    backoff = [seen for seen in outcome.statuses if seen["state"] == "backoff"]
+    assert backoff
+    assert backoff[0]["ever_traded"] is False
+    assert events(caplog, "freqtrade_trading") == []
+
+
+class Verdict:
+    """A preflight report: what the live-trading gate reads."""
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": []}
+
+
+def test_a_live_bot_whose_key_fails_preflight_starts_nothing(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def preflight(_bot: Any, credentials: Any) -> Verdict:
+        asked.append(credentials["api_key"].get_secret_value())
+        return Verdict(passed=False)
+
+    supervisor = Supervisor(
+        settings_for(write_spec(tmp_path, mode="live"), "trade", preflight=preflight)
+    )
+
+    outcome = run(supervisor)
+
+    assert outcome.code == EXIT_PREFLIGHT
+    assert asked == ["own-key"]
+    assert runs(supervisor.settings.paths) == []
+    assert not supervisor.settings.paths.config.exists()
+    final = status(supervisor.settings.paths)
+    assert (final["state"], final["reason"]) == ("refused", "preflight failed")
