@@ -45,6 +45,7 @@ from bulkhead.fleet.containers import BOT_UID, HOST_SECRETS
 from bulkhead.fleet.ftapi import BotSnapshot
 from bulkhead.fleet.redis_service import REDIS_IMAGE, write_memory_secrets
 from bulkhead.fleet.twin_service import SCENARIO_HEADER, TwinService, twin_scenario
+from bulkhead.plumbing import WaitTimeout, wait_until
 
 COMPOSE_FILE = "docker-compose.yml"
 #: a bot is healthy once Freqtrade answers (checked every 15 s); unhealthy only after its
@@ -410,24 +411,27 @@ def wait_ready(
 ) -> list[StartResult]:
     """Poll ``status`` until every service is healthy (or running, without a check), has
     exited or keeps restarting, or ``wait_s`` has passed."""
-    deadline = clock() + wait_s
     pending = list(services) or project.services()
     results: dict[str, StartResult] = {}
-    while True:
+    states: dict[str, ServiceState] = {}
+
+    def all_settled() -> bool:
+        nonlocal pending, states
         states = status(project, pending)
         for name, seen in states.items():
             result = _settled(seen)
             if result is not None:
                 results[name] = result
         pending = [name for name in pending if name not in results]
-        if not pending:
-            break
-        if clock() >= deadline:
-            for name in pending:
-                seen = states[name]
-                results[name] = StartResult(name, "starting", f"still {seen.describe()}")
-            break
-        sleep(poll_s)
+        return not pending
+
+    try:
+        wait_until(
+            all_settled, wait_s, poll_s, what="the services to settle", clock=clock, sleep=sleep
+        )
+    except WaitTimeout:
+        for name in pending:
+            results[name] = StartResult(name, "starting", f"still {states[name].describe()}")
     order = list(services) or list(results)
     return [results[name] for name in order]
 

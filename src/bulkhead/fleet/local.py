@@ -14,13 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.lease import is_held, lease_processes, read_record
+from bulkhead.plumbing import WaitTimeout, wait_until
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 45.0
@@ -117,8 +117,8 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
         )
     if not wait:
         return StartResult(name, "starting", f"pid {process.pid}")
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def settled() -> StartResult | None:
         status = read_status(paths)
         state = status.get("state")
         if state == "running":
@@ -136,8 +136,12 @@ def start_detached(name: str, spec: Path, paths: BotPaths, *, wait: bool = True)
         code = process.poll()
         if code is not None:
             return StartResult(name, "exited", f"exit code {code}; see `bulkhead logs {name}`")
-        time.sleep(0.2)
-    return StartResult(name, "starting", "still starting; see `bulkhead status`")
+        return None
+
+    try:
+        return wait_until(settled, START_TIMEOUT_S, 0.2, what=f"bot {name} to start")
+    except WaitTimeout:
+        return StartResult(name, "starting", "still starting; see `bulkhead status`")
 
 
 def stop(paths: BotPaths) -> bool:
@@ -155,18 +159,21 @@ def stop(paths: BotPaths) -> bool:
         return False
     if record.supervisor > 0 and _alive(record.supervisor):
         _signal(record.supervisor, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not is_held(paths.lock):
-            return True
-        time.sleep(0.2)
+
+    def released() -> bool:
+        return not is_held(paths.lock)
+
+    try:
+        wait_until(released, STOP_TIMEOUT_S, 0.2, what="the bot to release its lease")
+        return True
+    except WaitTimeout:
+        pass
     for pid in lease_processes(paths.lock):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         _signal(pid, signal.SIGKILL)
-    kill_deadline = time.monotonic() + 10
-    while is_held(paths.lock) and time.monotonic() < kill_deadline:
-        time.sleep(0.1)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(released, 10, 0.1, what="the killed bot to release its lease")
     return True
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from bulkhead.config.models import Fleet
 from bulkhead.fleet.containers import BOT_UID, HOST_SECRETS, hardening, logging_options
+from bulkhead.plumbing import write_private
 
 REDIS_IMAGE = "redis:7-alpine"
 REDIS_VOLUME = "redis-data"
@@ -110,13 +111,9 @@ def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
     def password(path: Path, *, for_bot: bool) -> str:
         if path.exists():
             return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets_module.token_urlsafe(24)
-        path.write_text(value + "\n")
-        path.chmod(0o600)
-        if for_bot and os.geteuid() == 0:
-            os.chown(path, BOT_UID, BOT_UID)
-        written.append(path)
+        owner = (BOT_UID, BOT_UID) if for_bot and os.geteuid() == 0 else None
+        written.append(write_private(path, value + "\n", owner=owner))
         return value
 
     bots = {
@@ -129,7 +126,6 @@ def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
     document = acl.acl_document(admin, reader, bots)
     document += f"user {REDIS_HEALTH_USER} on nopass -@all +ping\n"
     acl_path = secrets_dir / "redis" / "users.acl"
-    acl_path.write_text(document)
-    acl_path.chmod(0o644)  # read by the redis user in its container; hashes only
-    written.append(acl_path)
+    # read by the redis user in its container; hashes only
+    written.append(write_private(acl_path, document, 0o644))
     return written

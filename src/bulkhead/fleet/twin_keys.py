@@ -19,6 +19,7 @@ from bulkhead.fleet.twin_service import (
     TWIN_SERVICE,
     targets_twin,
 )
+from bulkhead.plumbing import write_private
 
 #: the permissions a twin key of a bot should have: trade-only
 TRADE_ONLY = frozenset({"General", "Spot"})
@@ -65,12 +66,5 @@ def write_twin_secrets(project: Project, fleet: Fleet) -> list[Path]:
 
 
 def _write_secret(path: Path, value: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(value + "\n")
-    if os.geteuid() == 0:
-        os.chown(temporary, BOT_UID, BOT_UID)
-    temporary.replace(path)
-    return path
+    owner = (BOT_UID, BOT_UID) if os.geteuid() == 0 else None
+    return write_private(path, value + "\n", owner=owner)

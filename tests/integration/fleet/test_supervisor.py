@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet import local
 from bulkhead.fleet.lease import Lease, LeaseHeld, is_held, lease_processes, read_record
 from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT
+from bulkhead.plumbing import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = Path(__file__).with_name("run_supervisor.py")
@@ -34,13 +34,10 @@ DEADLINE_S = 20.0
 
 
 def wait_for(what: str, probe: Callable[[], Any], deadline_s: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"{what}: not within {deadline_s} s")
+    try:
+        return wait_until(probe, deadline_s, 0.05, what=what)
+    except WaitTimeout as timeout:
+        pytest.fail(str(timeout))
 
 
 def alive(pid: int) -> bool:

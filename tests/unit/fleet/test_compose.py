@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -478,15 +479,34 @@ def test_memory_secrets_fence_each_bot_and_hold_no_plain_password(tmp_path):
     assert len(written) > len(again)
 
 
+def test_memory_passwords_are_owner_only_and_the_acl_file_readable_whatever_the_umask(
+    tmp_path,
+):
+    previous = os.umask(0o077)
+    try:
+        write_memory_secrets(two_bot_fleet(), tmp_path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "redis" / "users.acl").stat().st_mode) == 0o644
+    for password in [*tmp_path.glob("*/redis_password"), *tmp_path.glob("redis/*_password")]:
+        assert stat.S_IMODE(password.stat().st_mode) == 0o600
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_a_bots_memory_password_is_handed_to_uid_1000_when_written_by_root(tmp_path, monkeypatch):
     from bulkhead.fleet import redis_service
 
-    owners: dict[str, tuple[int, int]] = {}
+    owners: dict[str, tuple[int, int] | None] = {}
+    real_write = redis_service.write_private
+
+    def write_private(path, data, mode=0o600, *, owner=None):
+        owners[Path(path).name] = owner
+        return real_write(path, data, mode)  # giving a file away needs root
+
     monkeypatch.setattr(redis_service.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(
-        redis_service.os, "chown", lambda p, u, g: owners.__setitem__(Path(p).name, (u, g))
-    )
+    monkeypatch.setattr(redis_service, "write_private", write_private)
     write_memory_secrets(two_bot_fleet(), tmp_path)
+    owners = {name: owner for name, owner in owners.items() if owner is not None}
     # the bots' passwords only: the admin's and the reader's stay with root
     assert owners == {"redis_password": (1000, 1000)}
 
