@@ -28,6 +28,7 @@ from bulkhead.fleet import local
 from bulkhead.memory.deployment import prepare_memory, stop_embedded
 from bulkhead.memory.server import Connection
 from bulkhead.memory.store import MemoryStore
+from bulkhead.plumbing import write_private
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -39,13 +40,12 @@ def _write_demo_spec(directory: Path, twin_url: str, credential: dict[str, str])
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "bulkhead.yaml"
     spec.write_text(_template().replace(TEMPLATE_TWIN_URL, twin_url))
-    env = directory / ".env"
-    env.write_text(
+    write_private(
+        directory / ".env",
         f"BOT1_KUCOIN_API_KEY={credential['apiKey']}\n"
         f"BOT1_KUCOIN_API_SECRET={credential['secret']}\n"
-        f"BOT1_KUCOIN_API_PASSPHRASE={credential['passphrase']}\n"
+        f"BOT1_KUCOIN_API_PASSPHRASE={credential['passphrase']}\n",
     )
-    env.chmod(0o600)
     return spec
 
 

@@ -38,6 +38,7 @@ from bulkhead.freqtrade.params import (
     user_parameter_file,
     write_parameter_file,
 )
+from bulkhead.plumbing import write_private
 
 #: the generated module (and, with .json, its parameter file) in user_data/strategies/
 MODULE_NAME = "bulkhead_stack"
@@ -68,12 +69,8 @@ class Stack:
 
     def write(self, paths: BotPaths) -> Path:
         """The generated module and its parameter file; the module's path."""
-        folder = self.strategy_dir(paths)
-        folder.mkdir(parents=True, exist_ok=True)
-        module = folder / f"{MODULE_NAME}.py"
-        temporary = module.with_suffix(".py.tmp")
-        temporary.write_text(self.module_source())
-        temporary.replace(module)
+        module = self.strategy_dir(paths) / f"{MODULE_NAME}.py"
+        write_private(module, self.module_source(), 0o644)  # no secret; never half written
         write_parameter_file(
             module.with_suffix(".json"), parameter_file(self.class_name, self.params)
         )
