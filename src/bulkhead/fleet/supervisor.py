@@ -23,7 +23,7 @@ import time
 from types import FrameType
 from typing import IO, Any
 
-from bulkhead.config.render import resolve_credentials, secret_environment, write_private
+from bulkhead.config.credentials import resolve_credentials
 from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.fleet.child import kill_group, last_error, start_child
 from bulkhead.fleet.environment import child_environment
@@ -41,6 +41,8 @@ from bulkhead.fleet.supervisor_settings import (
     SupervisorSettings,
 )
 from bulkhead.fleet.supervisor_state import SupervisorState
+from bulkhead.freqtrade.config import secret_environment
+from bulkhead.freqtrade.config import write_private as write_config
 from bulkhead.logs import event
 from bulkhead.memory.recorder import (
     EVENTS_DAYS_ENV,
@@ -159,7 +161,7 @@ class Supervisor:
         if bot.mode == "live":
             self.state.before_start = lambda: cleanup_before_start(bot, credentials, paths.database)
         config = settings.render(bot, paths)
-        write_private(paths.config, config)
+        write_config(paths.config, config)
         event(
             logger,
             "config_rendered",

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
-from bulkhead.config.render import render_freqtrade_config
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.ftapi import is_trading
+from bulkhead.freqtrade.config import render_freqtrade_config
 from bulkhead.logs import Redactor
 from bulkhead.memory.server import Connection
 
