@@ -6,6 +6,7 @@ to run a real HTTP twin inside their own process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import uvicorn
 
 from bulkhead.plumbing import WaitTimeout, free_port, wait_until
 from bulkhead.sim.app import TwinApp
-from bulkhead.sim.engine import Twin
+from bulkhead.sim.engine import Twin, TwinConfigError
 from bulkhead.sim.protocol import KucoinHttpProtocol
 from bulkhead.sim.scenario import apply_scenario, credentials, load_scenario, write_credentials
 
@@ -47,7 +48,14 @@ def prepare(
     target = credentials_out
     if scenario_path is not None:
         scenario = load_scenario(scenario_path)
-        keys = apply_scenario(twin, scenario)
+        try:
+            keys = apply_scenario(twin, scenario)
+        except TwinConfigError:
+            raise
+        except ValueError as error:
+            # The scenario's price data and symbol settings are the operator's: a missing
+            # or unreadable recording, a bad increment (prices/SymbolSpec say ValueError).
+            raise TwinConfigError(f"scenario {scenario_path}: {error}") from error
         creds = credentials(twin, keys)
         if target is None and scenario.credentials_out:
             target = scenario_path.parent / scenario.credentials_out
@@ -77,6 +85,15 @@ def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) ->
         proxy_headers=False,
         server_header=False,
     )
+
+
+def serve(app: TwinApp, host: str, port: int, *, quiet: bool = True) -> None:
+    """Serve ``app`` on HOST:PORT in this thread until interrupted (Ctrl-C)."""
+    # The twin keeps every order in memory: move the set-up objects out of the
+    # collector's way and collect young objects less often (fewer long GC pauses).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    uvicorn.Server(uvicorn_config(app, host, port, quiet=quiet)).run()
 
 
 class TwinServer:
