@@ -72,6 +72,8 @@ from typing import Any, Protocol, cast
 import aiohttp
 import orjson
 
+from bulkhead.plumbing import WaitTimeout, free_port, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "sim.yaml"
 HOST = "127.0.0.1"
@@ -588,12 +590,6 @@ async def run_phase(
 # -- the twin -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 def _server_command(port: int, credentials_out: Path) -> list[str]:
     script = Path(sys.executable).parent / "bulkhead"
     if script.exists():
@@ -631,7 +627,7 @@ class Server:
 @contextlib.contextmanager
 def twin_server(workdir: Path) -> Iterator[Server]:
     """``bulkhead sim serve`` in its own process; stopped by SIGTERM (SIGKILL if stuck)."""
-    port = _free_port()
+    port = free_port(HOST)
     log_path = workdir / "server.log"
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
@@ -670,18 +666,20 @@ def _http(method: str, url: str, body: Json = None) -> tuple[int, Json]:
 
 
 def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def answering() -> bool:
         if server.process.poll() is not None:
             raise RuntimeError(
                 f"the twin exited with {server.process.returncode}:\n{server.tail()}"
             )
         with contextlib.suppress(OSError, ValueError):
             status, _ = _http("GET", server.base + PUBLIC_PATH)
-            if status == 200 and server.credentials_path.exists():
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"the twin did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+            return status == 200 and server.credentials_path.exists()
+        return False
+
+    try:
+        wait_until(answering, STARTUP_TIMEOUT_S, 0.1, what="the twin to answer")
+    except WaitTimeout:
+        raise RuntimeError(f"the twin did not answer within {STARTUP_TIMEOUT_S:.0f} s") from None
 
 
 def fund(server: Server) -> None:

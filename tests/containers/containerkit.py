@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulkhead.plumbing import WaitTimeout, free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "deploy" / "standin"
 CACHE = Path(os.environ.get("BULKHEAD_CONTAINER_CACHE", "/var/cache/bulkhead-containers"))
@@ -161,9 +163,9 @@ class Engine:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.started_pid, signal.SIGTERM)
-        deadline = time.monotonic() + DAEMON_STOP_S
-        while time.monotonic() < deadline and _alive(self.started_pid):
-            time.sleep(0.2)
+        pid = self.started_pid
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not _alive(pid), DAEMON_STOP_S, 0.2, what="dockerd to stop")
         if _alive(self.started_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.started_pid, signal.SIGKILL)
@@ -221,13 +223,17 @@ def _start_daemon(engine: Engine) -> None:
             start_new_session=True,
         )
     engine.started_pid = process.pid
-    deadline = time.monotonic() + DAEMON_START_S
-    while not engine.answers():
-        if process.poll() is not None or time.monotonic() > deadline:
-            engine.stop()
-            tail = engine.log.read_text(errors="replace").splitlines()[-15:]
-            raise Unavailable("dockerd did not start:\n" + "\n".join(tail))
-        time.sleep(0.5)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: engine.answers() or process.poll() is not None,
+            DAEMON_START_S,
+            0.5,
+            what="dockerd to answer",
+        )
+    if not engine.answers():
+        engine.stop()
+        tail = engine.log.read_text(errors="replace").splitlines()[-15:]
+        raise Unavailable("dockerd did not start:\n" + "\n".join(tail))
 
 
 def _ensure_compose(engine: Engine) -> None:
@@ -391,9 +397,7 @@ def _build_from_stdin(engine: Engine, tag: str, dockerfile: Path, base: str) -> 
 def free_port_pair() -> int:
     """A port P such that P and P + 1 are free on loopback now."""
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        port = free_port()
         if port >= 65535:
             continue
         with socket.socket() as second:

@@ -30,6 +30,7 @@ import yaml
 
 from bulkhead.config.models import Fleet
 from bulkhead.fleet import docker
+from bulkhead.plumbing import WaitTimeout, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROJECT = "bulkhead-containers-test"
@@ -193,17 +194,16 @@ class Deployment:
     ) -> Any:
         """``probe()`` once it is truthy; at the deadline, a failure saying what was awaited,
         ``detail()`` and the state of every container."""
-        deadline = time.monotonic() + deadline_s
-        while True:
+
+        def tolerant() -> Any:
             with contextlib.suppress(AssertionError, OSError, ValueError):
-                found = probe()
-                if found:
-                    return found
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{what}: not within {deadline_s:.0f} s\n{detail()}\n{self.diagnosis()}"
-                )
-            time.sleep(every)
+                return probe()
+            return None
+
+        try:
+            return wait_until(tolerant, deadline_s, every, what=what)
+        except WaitTimeout as timeout:
+            pytest.fail(f"{timeout}\n{detail()}\n{self.diagnosis()}")
 
     def up(self, services: list[str], phase: str) -> None:
         with self.report.phase(phase):

@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +23,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from bulkhead.config.workspace import BotPaths
+from bulkhead.plumbing import WaitTimeout, wait_until, write_private
 from bulkhead.sim.models import Fill
 
 #: the variables the example spec's credentials come from; the .env beside a spec supplies them
@@ -43,9 +43,8 @@ def write_spec(directory: Path, text: str, key: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "bulkhead.yaml"
     spec.write_text(text)
-    env = directory / ".env"
-    env.write_text("".join(f"{var}={key[part]}\n" for part, var in CREDENTIAL_ENV.items()))
-    env.chmod(0o600)
+    env = "".join(f"{var}={key[part]}\n" for part, var in CREDENTIAL_ENV.items())
+    write_private(directory / ".env", env)
     return spec
 
 
@@ -139,14 +138,10 @@ def poll(
 ) -> Any:
     """``probe()`` once it is truthy, tried every ``every`` s; at the deadline, a failure
     that says ``what`` was awaited, followed by ``diagnosis()``."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s:.0f} s\n{diagnosis()}")
-        time.sleep(every)
+    try:
+        return wait_until(probe, deadline_s, every, what=what)
+    except WaitTimeout as timeout:
+        pytest.fail(f"{timeout}\n{diagnosis()}")
 
 
 # -- processes ------------------------------------------------------------------------------

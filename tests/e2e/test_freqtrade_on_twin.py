@@ -29,6 +29,7 @@ import yaml
 from bulkhead.config.loader import parse_fleet
 from bulkhead.config.workspace import BotPaths
 from bulkhead.freqtrade.stack import prepare as prepare_stack
+from bulkhead.plumbing import wait_until
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -193,11 +194,12 @@ def test_live_round_trip(rig: Rig) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = started + ROUND_TRIP_DEADLINE_S
-        while botkit.closed_trades(rig.db_path) < 1:
+
+        def traded() -> bool:
             assert process.poll() is None, f"freqtrade exited with {process.returncode}"
-            assert time.monotonic() < deadline, "no closed trade before the deadline"
-            time.sleep(0.5)
+            return botkit.closed_trades(rig.db_path) >= 1
+
+        wait_until(traded, ROUND_TRIP_DEADLINE_S, 0.5, what="a first closed trade")
         round_trip_s = time.monotonic() - started
         exit_code = _stop(process)
         print(f"first round trip after {round_trip_s:.1f} s; freqtrade exited {exit_code}")

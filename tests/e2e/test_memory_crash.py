@@ -44,6 +44,7 @@ from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.server import ManagedRedis
 from bulkhead.memory.store import MemoryStore
+from bulkhead.plumbing import WaitTimeout, wait_until
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -428,10 +429,9 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
     first_kill = time.time()
     kills: list[int] = []
     last_kill = 0.0
-    deadline = time.monotonic() + OUTAGE_DEADLINE_S
-    outage: list[dict[str, Any]] = []
-    while not outage:
-        assert time.monotonic() < deadline, f"no memory_outage after {kills}\n{_diagnosis(spec)}"
+
+    def kill_until_an_outage_is_logged() -> list[dict[str, Any]]:
+        nonlocal last_kill
         pid = _redis_pid(server)
         # Kill again only once the supervisor has said it restarted the server: its next
         # check is then ~5 s away, so the recorder meets a dead Redis for ~5 s.
@@ -440,19 +440,23 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
             last_kill = time.time()
-        time.sleep(0.05)
-        outage = botkit.events(paths.freqtrade_log, "memory_outage", since=first_kill)
+        return botkit.events(paths.freqtrade_log, "memory_outage", since=first_kill)
+
+    try:
+        outage = wait_until(
+            kill_until_an_outage_is_logged, OUTAGE_DEADLINE_S, 0.05, what="a memory_outage"
+        )
+    except WaitTimeout:
+        pytest.fail(f"no memory_outage after {kills}\n{_diagnosis(spec)}")
     print(f"killed redis-server {len(kills)} time(s): {kills}; outage logged {outage[0]}")
 
     healed_by_supervisor = True
-    heal_deadline = time.monotonic() + HEAL_DEADLINE_S
-    while not server.is_running():
-        if time.monotonic() > heal_deadline:
-            healed_by_supervisor = False
-            print("the supervisor did not restart redis-server in time: the test does")
-            server.heal()
-            break
-        time.sleep(0.1)
+    try:
+        wait_until(server.is_running, HEAL_DEADLINE_S, 0.1, what="redis-server to be restarted")
+    except WaitTimeout:
+        healed_by_supervisor = False
+        print("the supervisor did not restart redis-server in time: the test does")
+        server.heal()
     if healed_by_supervisor:
         restarts = botkit.events(paths.log, "memory_server_restarted", since=first_kill)
         assert restarts, "redis-server came back without the supervisor saying so"

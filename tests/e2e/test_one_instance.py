@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ import pytest
 from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet.lease import lease_holder, read_record
 from bulkhead.fleet.supervisor import MAX_QUICK_FAILURES
+from bulkhead.plumbing import free_port
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -154,14 +154,8 @@ def test_a_killed_supervisor_never_leaves_two_instances_trading(rig: Rig) -> Non
     assert leftovers == [], "`bulkhead down` left these running (now killed)"
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_bot_that_cannot_stay_up_is_reported_failing_and_given_up(rig: Rig) -> None:
-    nowhere = f"http://127.0.0.1:{_closed_port()}"
+    nowhere = f"http://127.0.0.1:{free_port()}"
     spec = _spec(rig.root / "unreachable", nowhere, rig.keys[BOT_KEY], mode="dry_run")
     paths = _paths(spec)
     try:

@@ -12,7 +12,6 @@ touched), and each test looks at the one check its setup should trip.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pydantic import SecretStr
 from bulkhead.config.credentials import resolve_credentials
 from bulkhead.config.models import Bot
 from bulkhead.exchange.preflight import Check, PreflightReport, make_client, run_preflight
+from bulkhead.plumbing import free_port
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -362,9 +362,7 @@ def test_a_pair_whose_trading_is_disabled_fails(rig: Rig) -> None:
 
 
 def test_an_unreachable_exchange_fails_every_check_without_raising(rig: Rig) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     bot = rig.bot(exchange={"target": f"http://127.0.0.1:{closed_port}"})
     cred = rig.credentials["bot1-trade"]
     client = make_client(

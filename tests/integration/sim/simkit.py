@@ -11,7 +11,6 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.client import HTTPResponse
@@ -197,18 +196,6 @@ class Sim:
         """
         spec = self.twin.state.symbols[symbol]
         return build_price_source(spec.source, self.twin.state.anchor_ms, EXAMPLE.parent.resolve())
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def start_twin(tmp: Path) -> tuple[TwinServer, dict[str, dict[str, Any]]]:

@@ -14,7 +14,9 @@ from typing import Any
 
 import ccxt
 import pytest
-from simkit import Account, Sim, Trader, wait_until
+from simkit import Account, Sim, Trader
+
+from bulkhead.plumbing import wait_until
 
 SYMBOL = "XRP/USDT"
 MARKET_ID = "XRP-USDT"
@@ -277,7 +279,9 @@ def test_resting_limit_buy_fills_as_maker_once_the_price_path_trades_through_it(
     sim.twin.advance_clock(horizon_ms / 1000 + 10)
 
     order = wait_until(
-        lambda: (o := exchange.fetch_order(placed["id"], SYMBOL))["status"] == "closed" and o
+        lambda: (o := exchange.fetch_order(placed["id"], SYMBOL))["status"] == "closed" and o,
+        10,
+        what="the order to close",
     )
     assert order["filled"] == pytest.approx(10)
     assert order["average"] == pytest.approx(float(price))
@@ -352,7 +356,9 @@ def test_stop_loss_triggers_and_sells_when_the_price_path_falls_to_it(holding: T
     sim.twin.advance_clock(horizon_ms / 1000 + 10)
 
     order = wait_until(
-        lambda: (o := exchange.fetch_order(placed["id"], SYMBOL))["status"] == "closed" and o
+        lambda: (o := exchange.fetch_order(placed["id"], SYMBOL))["status"] == "closed" and o,
+        10,
+        what="the order to close",
     )
     assert order["filled"] == pytest.approx(20)
     assert order["info"]["stopTriggered"] is True

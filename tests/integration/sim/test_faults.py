@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import ccxt
 import pytest
-from simkit import Sim, Trader, wait_until
+from simkit import Sim, Trader
+
+from bulkhead.plumbing import wait_until
 
 SYMBOL = "XRP/USDT"
 
@@ -116,7 +118,9 @@ def test_a_dropped_order_answer_times_out_but_the_order_was_placed_and_is_found_
     exchange.timeout = 10_000
 
     placed = wait_until(
-        lambda: [o for o in sim.twin.state.orders.values() if o.client_oid == client_oid]
+        lambda: [o for o in sim.twin.state.orders.values() if o.client_oid == client_oid],
+        10,
+        what="the order to reach the twin",
     )
     assert len(placed) == 1
     found = exchange.fetch_order(None, SYMBOL, {"clientOid": client_oid})
