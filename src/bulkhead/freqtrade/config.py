@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets as token_source
-import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,34 +22,17 @@ from bulkhead.config.models import Bot
 from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.config.workspace import BotPaths
 from bulkhead.kucoin import ccxt_overrides
+from bulkhead.plumbing import free_port
+from bulkhead.plumbing import write_private as write_private_file
 
 PORT_ENV = "FREQTRADE__API_SERVER__LISTEN_PORT"
 
 
 def write_private(path: Path, document: Any) -> None:
-    """Write JSON readable by the owner only, replacing the file atomically.
-
-    The temporary file is created 0600 under a unique name beside the target and removed
-    whatever goes wrong (a value JSON cannot hold, a full disk, Ctrl-C), so a failed
-    write leaves the old file as it was and nothing else behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(document, handle, indent=2, allow_nan=False)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """``document`` as JSON, readable by the owner only, replacing the file atomically
+    (``bulkhead.plumbing.write_private``). It is serialised first, so a value JSON cannot
+    hold leaves the old file as it was and nothing else behind."""
+    write_private_file(path, json.dumps(document, indent=2, allow_nan=False))
 
 
 def api_credentials(paths: BotPaths) -> dict[str, Any]:
@@ -65,7 +46,7 @@ def api_credentials(paths: BotPaths) -> dict[str, Any]:
         "jwt_secret_key": token_source.token_hex(32),
         "ws_token": token_source.token_urlsafe(24),
         # In a container Compose fixes the port (FREQTRADE__API_SERVER__LISTEN_PORT).
-        "port": int(os.environ.get(PORT_ENV) or _free_port()),
+        "port": int(os.environ.get(PORT_ENV) or free_port()),
     }
     write_private(paths.api_credentials, created)
     return created
