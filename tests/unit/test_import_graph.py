@@ -170,15 +170,7 @@ def cycle_problems(imports: list[Import]) -> list[str]:
 
 
 #: imports on their way out, each with why it is still here; delete the entry with the import
-PENDING: dict[tuple[str, str], str] = {
-    ("bulkhead/config/render.py", "bulkhead.freqtrade.config"): (
-        "re-export until fleet/supervisor*.py import bulkhead.freqtrade.config and "
-        "bulkhead.config.credentials directly; then delete config/render.py"
-    ),
-    ("bulkhead/strategy/__init__.py", "bulkhead.freqtrade.strategies"): (
-        "the strategy package is being deleted (strategies are the adapter's)"
-    ),
-}
+PENDING: dict[tuple[str, str], str] = {}
 IMPORTS = [imp for imp in bulkhead_imports() if (imp.source, imp.target) not in PENDING]
 
 
