@@ -9,6 +9,11 @@ from bulkhead.cli import backtest, bots, demo, deploy, memory, runtime, sim
 from bulkhead.cli.common import BulkheadGroup
 
 
+def version() -> None:
+    """Print Bulkhead's version."""
+    typer.echo(__version__)
+
+
 def build_app() -> typer.Typer:
     app = typer.Typer(
         name="bulkhead",
@@ -29,12 +34,7 @@ def build_app() -> typer.Typer:
     demo.register(app)
     deploy.register(app)
     backtest.register(app)
-
-    @app.command()
-    def version() -> None:
-        """Print Bulkhead's version."""
-        typer.echo(__version__)
-
+    app.command()(version)
     return app
 
 
