@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from bulkhead.cli.bots import strategy_stack
-from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load, select, workspace
+from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, load, select, workspace
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet import docker as docker_runtime
@@ -115,10 +115,6 @@ def _project(spec: Path) -> docker_runtime.Project:
     return docker_runtime.Project.for_spec(spec)
 
 
-def _docker_failure(error: docker_runtime.DockerError) -> typer.Exit:
-    return fail(str(error), code=1)
-
-
 def _report_started(results: list[docker_runtime.StartResult]) -> None:
     failed = False
     for result in results:
@@ -142,10 +138,7 @@ def up(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
     _check_strategies(spec, fleet, chosen)
     if fleet.runtime == "docker":
         typer.echo(f"starting {', '.join(b.name for b in chosen)} in Docker (compose up)...")
-        try:
-            results = docker_runtime.up(_project(spec), docker_runtime.bot_services(chosen))
-        except docker_runtime.DockerError as error:
-            raise _docker_failure(error) from None
+        results = docker_runtime.up(_project(spec), docker_runtime.bot_services(chosen))
         _report_started(results)
         return
     failed = False
@@ -169,10 +162,7 @@ def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
     fleet = load(spec)
     if fleet.runtime == "docker":
         services = [] if bot is None else docker_runtime.bot_services(select(fleet, bot))
-        try:
-            stopped = docker_runtime.down(_project(spec), services)
-        except docker_runtime.DockerError as error:
-            raise _docker_failure(error) from None
+        stopped = docker_runtime.down(_project(spec), services)
         for service, was_running in stopped.items():
             typer.echo(
                 f"{service.removeprefix('bot-')}: {'stopped' if was_running else 'was not running'}"
@@ -193,10 +183,7 @@ def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
     if fleet.runtime == "docker":
         chosen = select(fleet, bot)
         _check_strategies(spec, fleet, chosen)
-        try:
-            results = docker_runtime.restart(_project(spec), docker_runtime.bot_services(chosen))
-        except docker_runtime.DockerError as error:
-            raise _docker_failure(error) from None
+        results = docker_runtime.restart(_project(spec), docker_runtime.bot_services(chosen))
         _report_started(results)
         return
     down(bot, spec)
@@ -236,14 +223,9 @@ def status(
     fleet = load(spec)
     bots = select(fleet, bot)
     while True:
-        try:
-            table = (
-                _docker_status(bots, spec)
-                if fleet.runtime == "docker"
-                else _local_status(bots, spec)
-            )
-        except docker_runtime.DockerError as error:
-            raise _docker_failure(error) from None
+        table = (
+            _docker_status(bots, spec) if fleet.runtime == "docker" else _local_status(bots, spec)
+        )
         if watch <= 0:
             typer.echo(table)
             return
@@ -265,13 +247,9 @@ def logs(
     fleet = load(spec)
     chosen = select(fleet, bot)[0]
     if fleet.runtime == "docker":
-        try:
-            for line in docker_runtime.logs(
-                _project(spec), service_name(chosen), lines=lines, follow=follow
-            ):
-                typer.echo(line.rstrip("\n") if raw else _format_log(line))
-        except docker_runtime.DockerError as error:
-            raise _docker_failure(error) from None
+        project = _project(spec)
+        for line in docker_runtime.logs(project, service_name(chosen), lines=lines, follow=follow):
+            typer.echo(line.rstrip("\n") if raw else _format_log(line))
         return
     paths = workspace(spec).bot(chosen.name)
     shown = 0

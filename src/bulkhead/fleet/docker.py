@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from bulkhead.config.models import Bot, Fleet
+from bulkhead.errors import OperatorError
 from bulkhead.fleet.compose import (
     FIRST_HOST_PORT,
     SPEC_IN_CONTAINER,
@@ -68,9 +69,12 @@ print(json.dumps(dataclasses.asdict(snapshot(paths))))
 """
 
 
-class DockerError(RuntimeError):
+class DockerError(OperatorError, RuntimeError):
     """docker or its Compose plugin is missing, or a command of it failed: stop and tell
-    the operator (the message says which command, and what it printed)."""
+    the operator (the message says which command, and what it printed). Exit 1, as a bot
+    that did not come up: the spec itself (exit 2) was fine."""
+
+    exit_code: ClassVar[int] = 1
 
 
 Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]

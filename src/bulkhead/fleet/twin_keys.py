@@ -36,10 +36,14 @@ def twin_credentials(project: Project) -> list[dict[str, Any]]:
 
 
 def twin_key_for(bot: Bot, credentials: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The twin key of the bot's sub-account, a trade-only one first; ValueError if none."""
+    """The twin key of the bot's sub-account, a trade-only one first; DockerError if none
+    (the project's twin was started from another scenario than the spec's)."""
     own = [c for c in credentials if c.get("subName") == bot.subaccount]
     if not own:
-        raise ValueError(f"bot {bot.name}: the twin has no key of sub-account {bot.subaccount}")
+        raise DockerError(
+            f"bot {bot.name}: the twin has no key of sub-account {bot.subaccount} "
+            "(was its scenario drafted from another spec?)"
+        )
     own.sort(key=lambda c: set(c.get("permissions", [])) != TRADE_ONLY)
     return own[0]
 

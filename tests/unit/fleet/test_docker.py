@@ -433,7 +433,7 @@ CREDENTIALS = [
 def test_a_bot_gets_the_trade_only_twin_key_of_its_own_sub_account():
     alpha = twin_fleet().bots[0]
     assert twin_keys.twin_key_for(alpha, CREDENTIALS)["name"] == "a-trade"
-    with pytest.raises(ValueError, match="no key of sub-account alpha-sub"):
+    with pytest.raises(twin_keys.DockerError, match="no key of sub-account alpha-sub"):
         twin_keys.twin_key_for(alpha, CREDENTIALS[:1])
 
 
