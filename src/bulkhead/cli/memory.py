@@ -27,27 +27,27 @@ from bulkhead.cli.common import (
     workspace,
 )
 from bulkhead.config.models import Bot, Fleet
-from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.memory import acl
 from bulkhead.memory.deployment import MemoryAccess, prepare_memory
 from bulkhead.memory.export import export_jsonl, export_parquet
-from bulkhead.memory.records import TradeRecord
-from bulkhead.memory.restore import ImportRefused, import_jsonl
+from bulkhead.memory.restore import import_jsonl
 from bulkhead.memory.restore import read_header as read_export_header
 from bulkhead.memory.retention import prune as prune_memory
 from bulkhead.memory.server import password_hash
 from bulkhead.memory.store import MemoryStore
+from bulkhead.memory.summary import overview
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name.")]
 
 
 def _access(spec: Path, fleet: Fleet) -> MemoryAccess:
-    """The deployment's connections, or exit 2 with why Redis cannot be reached."""
+    """The deployment's connections. A missing secret (exit 2) or an embedded Redis that
+    does not start (MemoryUnavailable, exit 75) ends the command through the central
+    catch; redis-py's and the OS's own errors are not translated by ``prepare_memory``
+    yet, so they are told here (exit 2)."""
     try:
         return prepare_memory(fleet, workspace(spec), environ(spec))
-    except SecretResolutionError as error:
-        raise fail(str(error)) from None
-    except (redis.RedisError, OSError, RuntimeError) as error:
+    except (redis.RedisError, OSError) as error:
         raise fail(f"memory: cannot reach Redis ({type(error).__name__}: {error})") from None
 
 
@@ -68,23 +68,161 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def trade_summary(trades: list[TradeRecord]) -> dict[str, float | int | None]:
-    """Counts, realized PnL, fees and win rate of a trade history (closed trades only)."""
-    closed = [t for t in trades if not t.is_open]
-    realized = [t.realized_pnl for t in closed if t.realized_pnl is not None]
-    fees = sum(t.fee_open_cost + (t.fee_close_cost or 0.0) for t in trades)
-    return {
-        "trades": len(trades),
-        "open": len(trades) - len(closed),
-        "closed": len(closed),
-        "realized_pnl": sum(realized),
-        "fees": fees,
-        "win_rate": (sum(pnl > 0 for pnl in realized) / len(realized)) if realized else None,
-    }
-
-
 def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def show(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    events: Annotated[int, typer.Option("-n", "--events", min=0, help="Events shown.")] = 10,
+) -> None:
+    """Trades, PnL, fees, win rate, last events, equity and memory used of BOT."""
+    fleet = load(spec)
+    chosen = _memory_bot(fleet, bot)
+    access = _access(spec, fleet)
+    seen = overview(access, chosen.name, events)
+    summary, currency = seen.trades, chosen.budget.currency
+    typer.echo(f"bot: {chosen.name}")
+    typer.echo(f"trades: {summary.trades} ({summary.open} open, {summary.closed} closed)")
+    typer.echo(f"realized pnl: {summary.realized_pnl:+.8g} {currency}")
+    typer.echo(f"fees: {summary.fees:.8g} {currency}")
+    win_rate = summary.win_rate
+    typer.echo(f"win rate: {'-' if win_rate is None else f'{win_rate:.1%}'}")
+    if seen.last_equity is None:
+        typer.echo("equity: -")
+    else:
+        when, value = seen.last_equity
+        typer.echo(f"equity: {value:.8g} {currency} at {when.isoformat(timespec='seconds')}")
+    typer.echo(f"insights: {seen.insights}")
+    typer.echo(f"memory used: {seen.memory_used} bytes")
+    typer.echo(f"last {len(seen.events)} event(s):")
+    for entry in seen.events:
+        data = json.dumps(entry.data, separators=(",", ":"), ensure_ascii=False)
+        typer.echo(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.event}  {data}")
+
+
+def export(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl: a backup `import` restores exactly; parquet: a folder of "
+            "tables for analysis.",
+        ),
+    ] = "jsonl",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="File (jsonl) or folder (parquet). Default: BOT-memory-<time> here.",
+        ),
+    ] = None,
+) -> None:
+    """Write BOT's whole memory to a file (JSONL) or a folder of Parquet tables."""
+    if format_ not in ("jsonl", "parquet"):
+        raise fail(f"--format must be jsonl or parquet, not {format_!r}")
+    fleet = load(spec)
+    chosen = _memory_bot(fleet, bot)
+    access = _access(spec, fleet)
+    store = MemoryStore(access.reader.client(socket_timeout=30), chosen.name)
+    if format_ == "jsonl":
+        target = output or Path(f"{chosen.name}-memory-{_stamp()}.jsonl")
+        counts = export_jsonl(store, target)
+    else:
+        target = output or Path(f"{chosen.name}-memory-{_stamp()}")
+        counts = export_parquet(store, target)
+    typer.echo(f"wrote {target}")
+    for kind, count in counts.items():
+        typer.echo(f"  {kind}: {count}")
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="A JSONL export (`memory export`).")],
+    spec: SpecOption = DEFAULT_SPEC,
+    as_bot: Annotated[
+        str | None,
+        typer.Option("--as", help="Import into this bot, though the file is another's."),
+    ] = None,
+) -> None:
+    """Restore a JSONL export: adds what is missing, never overwrites; safe to repeat."""
+    header = read_export_header(file)  # not an export: ImportRefused, exit 2
+    fleet = load(spec)
+    chosen = _memory_bot(fleet, as_bot or header["bot"])
+    access = _access(spec, fleet)
+    store = MemoryStore(access.admin.client(socket_timeout=30), chosen.name)
+    counts = import_jsonl(store, file, allow_other_bot=as_bot is not None)
+    typer.echo(f"imported {file} into {chosen.name} (new records; present ones untouched)")
+    for kind, count in counts.items():
+        typer.echo(f"  {kind}: {count}")
+
+
+def prune(
+    bot: Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    trades_older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--trades-older-than",
+            min=0,
+            help="Also remove closed trades (and their orders) closed more than DAYS ago.",
+            metavar="DAYS",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm removing trades (they are not recoverable).")
+    ] = False,
+) -> None:
+    """Apply each bot's retention: old events, equity downsampling, expired insights.
+
+    Trades are kept forever unless --trades-older-than DAYS --yes is given.
+    """
+    if trades_older_than is not None and not yes:
+        raise fail(
+            "removing trades cannot be undone: export first (`bulkhead memory export BOT`), "
+            "then repeat with --yes"
+        )
+    fleet = load(spec)
+    bots = [b for b in select(fleet, bot) if b.memory.enabled]
+    if not bots:
+        raise fail("no bot with memory enabled")
+    access = _access(spec, fleet)
+    client = access.admin.client(socket_timeout=30)
+    for chosen in bots:
+        report = prune_memory(
+            client,
+            chosen.memory.retention,
+            bot=chosen.name,
+            trades_older_than_days=trades_older_than,
+        )
+        removed = ", ".join(f"{kind} {count}" for kind, count in report.as_dict().items())
+        typer.echo(f"{chosen.name}: {removed}")
+
+
+def acl_(
+    spec: SpecOption = DEFAULT_SPEC,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create or update the users on the server now.")
+    ] = False,
+) -> None:
+    """Print the Redis ACL rules: one user per bot, fenced to its keys, and the reader.
+
+    Password hashes are shown as <sha256>; the passwords themselves never are.
+    """
+    fleet = load(spec)
+    bots = [b.name for b in fleet.bots if b.memory.enabled]
+    for rule in acl.rules_for_display(bots):
+        typer.echo(rule)
+    typer.echo(acl.reader_rule("<password>").replace(password_hash("<password>"), "<sha256>"))
+    if apply:
+        access = _access(spec, fleet)
+        typer.echo(
+            f"applied: {len(access.bots)} bot user(s) and {acl.READER_USER} "
+            f"on {_redacted(access.admin.url)}"
+        )
 
 
 def build_app() -> typer.Typer:
@@ -96,176 +234,9 @@ def build_app() -> typer.Typer:
         ),
         no_args_is_help=True,
     )
-
-    @app.command()
-    def show(
-        bot: BotArgument,
-        spec: SpecOption = DEFAULT_SPEC,
-        events: Annotated[int, typer.Option("-n", "--events", min=0, help="Events shown.")] = 10,
-    ) -> None:
-        """Trades, PnL, fees, win rate, last events, equity and memory used of BOT."""
-        fleet = load(spec)
-        chosen = _memory_bot(fleet, bot)
-        access = _access(spec, fleet)
-        store = MemoryStore(access.reader.client(socket_timeout=10), chosen.name)
-        summary = trade_summary(store.trades())
-        win_rate = summary["win_rate"]
-        fine, coarse = store.equity(), store.equity(coarse=True)
-        last_equity = (fine or coarse)[-1] if fine or coarse else None
-        try:
-            used = store.memory_used()
-        except redis.exceptions.NoPermissionError:
-            # a reader rule from an older Bulkhead may lack SCAN: the admin can always
-            used = MemoryStore(access.admin.client(socket_timeout=10), chosen.name).memory_used()
-        typer.echo(f"bot: {chosen.name}")
-        typer.echo(
-            f"trades: {summary['trades']} ({summary['open']} open, {summary['closed']} closed)"
-        )
-        typer.echo(f"realized pnl: {summary['realized_pnl']:+.8g} {chosen.budget.currency}")
-        typer.echo(f"fees: {summary['fees']:.8g} {chosen.budget.currency}")
-        typer.echo(f"win rate: {'-' if win_rate is None else f'{win_rate:.1%}'}")
-        if last_equity is None:
-            typer.echo("equity: -")
-        else:
-            at, value = last_equity
-            when = datetime.fromtimestamp(at / 1000).isoformat(timespec="seconds")
-            typer.echo(f"equity: {value:.8g} {chosen.budget.currency} at {when}")
-        typer.echo(f"insights: {len(store.insights())}")
-        typer.echo(f"memory used: {used} bytes")
-        recent = store.events(events) if events else []
-        typer.echo(f"last {len(recent)} event(s):")
-        for entry in recent:
-            moment = datetime.fromtimestamp(int(entry["id"].split("-")[0]) / 1000)
-            data = json.dumps(entry["data"], separators=(",", ":"), ensure_ascii=False)
-            typer.echo(f"  {moment:%Y-%m-%d %H:%M:%S}  {entry['event']}  {data}")
-
-    @app.command()
-    def export(
-        bot: BotArgument,
-        spec: SpecOption = DEFAULT_SPEC,
-        format_: Annotated[
-            str,
-            typer.Option(
-                "--format",
-                help="jsonl: a backup `import` restores exactly; parquet: a folder of "
-                "tables for analysis.",
-            ),
-        ] = "jsonl",
-        output: Annotated[
-            Path | None,
-            typer.Option(
-                "-o",
-                "--output",
-                help="File (jsonl) or folder (parquet). Default: BOT-memory-<time> here.",
-            ),
-        ] = None,
-    ) -> None:
-        """Write BOT's whole memory to a file (JSONL) or a folder of Parquet tables."""
-        if format_ not in ("jsonl", "parquet"):
-            raise fail(f"--format must be jsonl or parquet, not {format_!r}")
-        fleet = load(spec)
-        chosen = _memory_bot(fleet, bot)
-        access = _access(spec, fleet)
-        store = MemoryStore(access.reader.client(socket_timeout=30), chosen.name)
-        if format_ == "jsonl":
-            target = output or Path(f"{chosen.name}-memory-{_stamp()}.jsonl")
-            counts = export_jsonl(store, target)
-        else:
-            target = output or Path(f"{chosen.name}-memory-{_stamp()}")
-            counts = export_parquet(store, target)
-        typer.echo(f"wrote {target}")
-        for kind, count in counts.items():
-            typer.echo(f"  {kind}: {count}")
-
-    @app.command(name="import")
-    def import_(
-        file: Annotated[Path, typer.Argument(help="A JSONL export (`memory export`).")],
-        spec: SpecOption = DEFAULT_SPEC,
-        as_bot: Annotated[
-            str | None,
-            typer.Option("--as", help="Import into this bot, though the file is another's."),
-        ] = None,
-    ) -> None:
-        """Restore a JSONL export: adds what is missing, never overwrites; safe to repeat."""
-        try:
-            header = read_export_header(file)
-        except ImportRefused as error:
-            raise fail(str(error)) from None
-        fleet = load(spec)
-        chosen = _memory_bot(fleet, as_bot or header["bot"])
-        access = _access(spec, fleet)
-        store = MemoryStore(access.admin.client(socket_timeout=30), chosen.name)
-        try:
-            counts = import_jsonl(store, file, allow_other_bot=as_bot is not None)
-        except ImportRefused as error:
-            raise fail(str(error)) from None
-        typer.echo(f"imported {file} into {chosen.name} (new records; present ones untouched)")
-        for kind, count in counts.items():
-            typer.echo(f"  {kind}: {count}")
-
-    @app.command()
-    def prune(
-        bot: Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")] = None,
-        spec: SpecOption = DEFAULT_SPEC,
-        trades_older_than: Annotated[
-            float | None,
-            typer.Option(
-                "--trades-older-than",
-                min=0,
-                help="Also remove closed trades (and their orders) closed more than DAYS ago.",
-                metavar="DAYS",
-            ),
-        ] = None,
-        yes: Annotated[
-            bool, typer.Option("--yes", help="Confirm removing trades (they are not recoverable).")
-        ] = False,
-    ) -> None:
-        """Apply each bot's retention: old events, equity downsampling, expired insights.
-
-        Trades are kept forever unless --trades-older-than DAYS --yes is given.
-        """
-        if trades_older_than is not None and not yes:
-            raise fail(
-                "removing trades cannot be undone: export first (`bulkhead memory export BOT`), "
-                "then repeat with --yes"
-            )
-        fleet = load(spec)
-        bots = [b for b in select(fleet, bot) if b.memory.enabled]
-        if not bots:
-            raise fail("no bot with memory enabled")
-        access = _access(spec, fleet)
-        client = access.admin.client(socket_timeout=30)
-        for chosen in bots:
-            report = prune_memory(
-                client,
-                chosen.memory.retention,
-                bot=chosen.name,
-                trades_older_than_days=trades_older_than,
-            )
-            removed = ", ".join(f"{kind} {count}" for kind, count in report.as_dict().items())
-            typer.echo(f"{chosen.name}: {removed}")
-
-    @app.command(name="acl")
-    def acl_(
-        spec: SpecOption = DEFAULT_SPEC,
-        apply: Annotated[
-            bool, typer.Option("--apply", help="Create or update the users on the server now.")
-        ] = False,
-    ) -> None:
-        """Print the Redis ACL rules: one user per bot, fenced to its keys, and the reader.
-
-        Password hashes are shown as <sha256>; the passwords themselves never are.
-        """
-        fleet = load(spec)
-        bots = [b.name for b in fleet.bots if b.memory.enabled]
-        for rule in acl.rules_for_display(bots):
-            typer.echo(rule)
-        typer.echo(acl.reader_rule("<password>").replace(password_hash("<password>"), "<sha256>"))
-        if apply:
-            access = _access(spec, fleet)
-            typer.echo(
-                f"applied: {len(access.bots)} bot user(s) and {acl.READER_USER} "
-                f"on {_redacted(access.admin.url)}"
-            )
-
+    app.command()(show)
+    app.command()(export)
+    app.command(name="import")(import_)
+    app.command()(prune)
+    app.command(name="acl")(acl_)
     return app
