@@ -7,6 +7,7 @@ budget, and the same key is refused when it tries to move money.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -70,3 +71,41 @@ def run_tour(twin: Twin, url: str, credentials: list[dict[str, Any]], say: Say) 
 
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
+
+
+@dataclass(frozen=True)
+class Books:
+    """The twin's books at a glance, as the demo's status view shows them."""
+
+    #: per user, in creation order: (user, [(account, currency, balance)]) of the
+    #: non-zero balances, sorted by account, then currency
+    balances: list[tuple[str, list[tuple[str, str, Decimal]]]]
+    orders: int
+    #: orders placed from the master account (a bot's key never can)
+    master_orders: int
+    fills: int
+    #: fund moves (transfers, withdrawals) the twin refused
+    refused_moves: int
+
+
+def books(twin: Twin) -> Books:
+    state = twin.state
+    balances = [
+        (
+            user.name,
+            [
+                (account, currency, balance.balance)
+                for account, per_currency in sorted(user.accounts.items())
+                for currency, balance in sorted(per_currency.items())
+                if balance.balance
+            ],
+        )
+        for user in state.users.values()
+    ]
+    return Books(
+        balances=balances,
+        orders=len(state.orders),
+        master_orders=sum(1 for o in state.orders.values() if state.users[o.uid].is_master),
+        fills=len(state.fills),
+        refused_moves=sum(1 for m in state.movements if not m.accepted),
+    )
