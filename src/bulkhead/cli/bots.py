@@ -28,6 +28,7 @@ from bulkhead.freqtrade.config import write_private
 from bulkhead.freqtrade.loading import StrategyRefused
 from bulkhead.freqtrade.stack import Stack, prepare
 from bulkhead.logs import JsonFormatter, event, setup_logging
+from bulkhead.plumbing import files as plumbing_files
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
 logger = logging.getLogger("bulkhead.cli")
@@ -96,9 +97,10 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
         directory.mkdir(parents=True, exist_ok=True)
         for path, text in targets.items():
-            path.write_text(text)
-            if path.name == ".env":
-                path.chmod(0o600)
+            if path.name == ".env":  # secrets go there: owner-only from its first byte
+                plumbing_files.write_private(path, text)
+            else:
+                path.write_text(text)
             typer.echo(f"wrote {path}")
         typer.echo("Next: fill in .env, then `bulkhead render bot1` and `bulkhead preflight bot1`.")
 

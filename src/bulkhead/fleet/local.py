@@ -24,6 +24,8 @@ from bulkhead.plumbing import WaitTimeout, wait_until
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 45.0
+#: how long `down` waits for a supervisor to exit once it has released the lease
+EXIT_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def stop(paths: BotPaths) -> bool:
 
     try:
         wait_until(released, STOP_TIMEOUT_S, 0.2, what="the bot to release its lease")
+        _wait_for_exit(record.supervisor)
         return True
     except WaitTimeout:
         pass
@@ -175,6 +178,15 @@ def stop(paths: BotPaths) -> bool:
     with contextlib.suppress(WaitTimeout):
         wait_until(released, 10, 0.1, what="the killed bot to release its lease")
     return True
+
+
+def _wait_for_exit(pid: int) -> None:
+    """Let a supervisor that has released the lease finish exiting (Python's shutdown takes
+    a moment), so `down` returns when nothing of the bot runs; one that lingers past
+    ``EXIT_WAIT_S`` holds no lease and trades nothing, so it is left to end."""
+    if pid > 0:
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not _alive(pid), EXIT_WAIT_S, 0.05, what="the supervisor to exit")
 
 
 def _signal(pid: int, signum: int) -> None:
