@@ -175,6 +175,10 @@ def render_freqtrade_config(bot: Bot, paths: BotPaths) -> dict[str, Any]:
         "stake_amount": float(bot.stake_per_trade),
         "available_capital": float(bot.budget.amount),
         "tradable_balance_ratio": 1.0,
+        # After a loss the budget left is under a full stake: enter with what is left
+        # (never more; nothing under half a stake) instead of never entering again.
+        "amend_last_stake_amount": True,
+        "last_stake_amount_min_ratio": 0.5,
         "fiat_display_currency": "",
         "timeframe": bot.timeframe,
         "stoploss": bot.stoploss,

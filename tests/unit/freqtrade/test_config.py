@@ -52,6 +52,26 @@ def test_stakes_of_all_open_trades_together_stay_within_the_budget(
     assert total * Decimal("1.001") <= Decimal(str(budget))
 
 
+@pytest.mark.parametrize("left", [0.9, 0.6])
+def test_a_bot_that_lost_enters_again_with_what_is_left_of_its_budget_never_more(
+    tmp_path: Path, left: float
+):
+    from freqtrade.exceptions import DependencyException
+    from freqtrade.wallets import Wallets
+
+    config = render(bot_with(budget={"amount": 100}, max_open_trades=1), tmp_path)
+    wallets = Wallets.__new__(Wallets)  # Freqtrade's own stake check, on the rendered config
+    wallets._config = config
+    available = config["stake_amount"] * left
+    assert wallets._check_available_stake_amount(config["stake_amount"], available) == available
+    # Under half a stake left: a stake of 0, which Freqtrade does not enter with.
+    assert wallets._check_available_stake_amount(config["stake_amount"], available * 0.4) == 0
+    # And without the setting it would never have entered again at all.
+    wallets._config = {**config, "amend_last_stake_amount": False}
+    with pytest.raises(DependencyException):
+        wallets._check_available_stake_amount(config["stake_amount"], available)
+
+
 def test_stoploss_and_all_four_protections_reach_freqtrade(tmp_path: Path):
     bot = bot_with(
         stoploss=-0.08,
