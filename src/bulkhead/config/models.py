@@ -32,8 +32,6 @@ from bulkhead.config.secrets import Credentials, SecretRef
 
 BOT_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 PAIR = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}")
-TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
-STAKE_CURRENCIES = ("USDT", "USDC")
 #: share of the budget kept back so that fees on top of a full stake never overdraw it
 FEE_RESERVE = Decimal("0.01")
 #: the precision stakes are rendered at (USDT and USDC are both counted in cents here)

@@ -13,6 +13,7 @@ The settings are frozen (``supervisor_settings``); what changes while it runs is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -53,6 +54,7 @@ from bulkhead.memory.recorder import (
     USER_ENV,
 )
 from bulkhead.plumbing import write_private as write_file
+from bulkhead.plumbing.waiting import WaitTimeout, wait_until
 
 __all__ = [
     "EXIT_ALREADY_RUNNING",
@@ -265,9 +267,8 @@ class Supervisor:
                 ever_traded=traded,
                 reason=reason,
             )
-            deadline = time.monotonic() + delay
-            while not state.stopping and (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(BACKOFF_POLL_S, left))
+            with contextlib.suppress(WaitTimeout):  # the delay passed: start again
+                wait_until(lambda: state.stopping, delay, BACKOFF_POLL_S, what="restart delay")
         self._log_stop_request()
         return EXIT_OK
 

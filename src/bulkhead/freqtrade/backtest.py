@@ -251,13 +251,3 @@ def summarize(result_file: Path) -> Summary:
         },
         result_file=result_file,
     )
-
-
-def trades_of(result_file: Path) -> list[dict[str, Any]]:
-    """The trades of a result file, as Freqtrade exported them."""
-    from freqtrade.data.btanalysis import load_backtest_stats
-
-    stats = load_backtest_stats(result_file)
-    (run,) = stats["strategy"].values()
-    found: list[dict[str, Any]] = run["trades"]
-    return found

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkhead.config.models import Bot, Fleet
+from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths
 from bulkhead.freqtrade.config import render_freqtrade_config
 from bulkhead.freqtrade.loading import (
@@ -131,9 +131,3 @@ def prepare(bot: Bot, spec_dir: Path, index: int = 0) -> Stack:
     if problems:
         raise StrategyRefused(problems)
     return Stack(bot=bot, source=source, class_name=cls.__name__, params=params)
-
-
-def prepare_bot(fleet: Fleet, name: str, spec_dir: Path) -> Stack:
-    """``prepare`` for the fleet's bot ``name`` (its problems located in the spec)."""
-    bot = fleet.bot(name)
-    return prepare(bot, spec_dir, fleet.bots.index(bot))
