@@ -13,7 +13,7 @@ import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
 from bulkhead.fleet.compose import FIRST_HOST_PORT
-from bulkhead.fleet.docker import DockerError, Project, up, write_project
+from bulkhead.fleet.docker import Project, up, write_project
 from bulkhead.fleet.redis_service import REDIS_IMAGE
 from bulkhead.fleet.twin_keys import write_twin_secrets
 from bulkhead.fleet.twin_service import TWIN_SERVICE, TwinService, targets_twin
@@ -95,18 +95,12 @@ def twin_keys(spec: SpecOption = DEFAULT_SPEC) -> None:
     if not any(targets_twin(bot) for bot in fleet.bots):
         raise fail(f"no bot targets the twin service ({TwinService().url})")
     project = Project.for_spec(spec)
-    try:
-        (twin,) = up(project, [TWIN_SERVICE], wait_s=TWIN_START_S)
-    except DockerError as error:  # outside the error tree: docker missing or failing
-        raise fail(str(error)) from None
+    # A DockerError (docker missing or failing, or a twin without a bot's key) ends the
+    # command through the central catch: exit 1, as for `bulkhead up`.
+    (twin,) = up(project, [TWIN_SERVICE], wait_s=TWIN_START_S)
     if not twin.ok:
         raise fail(f"the twin did not start: {twin.state} {twin.detail}")
-    try:
-        written = write_twin_secrets(project, fleet)
-    except (DockerError, ValueError) as error:
-        # twin_keys.twin_key_for still raises a bare ValueError for a sub-account the twin
-        # has no key of: the operator's to fix, like the DockerError (exit 2)
-        raise fail(str(error)) from None
+    written = write_twin_secrets(project, fleet)
     for path in written:
         typer.echo(f"wrote {path}")
 
