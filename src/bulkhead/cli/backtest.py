@@ -122,9 +122,11 @@ def backtest(
         Path, typer.Option("--recordings", help="Folder of recorded candles to use.")
     ] = RECORDINGS_DIR,
 ) -> None:
-    """Backtest BOT with Freqtrade, exactly as it would run: same strategy stack, params,
-    budget, stake, stop-loss and protections. Candles come from the bundled recordings
-    (resampled to the bot's timeframe when needed) or, with --download, from the exchange.
+    """Backtest BOT with Freqtrade, exactly as it would run.
+
+    Same strategy stack, params, budget, stake, stop-loss and protections. Candles come
+    from the bundled recordings (resampled to the bot's timeframe when needed) or, with
+    --download, from the exchange.
 
     Prints Freqtrade's report and a one-screen summary; the files are in
     .bulkhead/bots/BOT/backtest/, whose config.json Freqtrade can be run on by hand.

@@ -23,7 +23,6 @@ from bulkhead.cli.common import (
 )
 from bulkhead.config.credentials import CREDENTIAL_PARTS, resolve_credentials
 from bulkhead.config.models import Bot, Fleet
-from bulkhead.config.secrets import SecretResolutionError
 from bulkhead.freqtrade.config import write_private
 from bulkhead.freqtrade.loading import StrategyRefused
 from bulkhead.freqtrade.stack import Stack, prepare
@@ -80,139 +79,140 @@ def _dotenv_template(spec_text: str) -> str:
     return "\n".join(lines)
 
 
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a commented example bulkhead.yaml and a .env template for its secrets."""
+    spec_text = _template()
+    targets = {
+        directory / "bulkhead.yaml": spec_text,
+        directory / ".env": _dotenv_template(spec_text),
+    }
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        raise fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
+    directory.mkdir(parents=True, exist_ok=True)
+    for path, text in targets.items():
+        if path.name == ".env":  # secrets go there: owner-only from its first byte
+            plumbing_files.write_private(path, text)
+        else:
+            path.write_text(text)
+        typer.echo(f"wrote {path}")
+    typer.echo("Next: fill in .env, then `bulkhead render bot1` and `bulkhead preflight bot1`.")
+
+
+def render(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    show: Annotated[bool, typer.Option(help="Also print the config.")] = False,
+) -> None:
+    """Write BOT's Freqtrade config (mode 0600) and its strategy stack.
+
+    The config comes from the spec (its secrets are checked, never written); the strategy
+    stack is the bot's strategy under Bulkhead's layer, beside it.
+    """
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    stack = strategy_stack(spec, fleet, chosen)
+    paths = workspace(spec).bot(chosen.name)
+    # Resolved only to prove they are there: secrets reach Freqtrade through its
+    # environment at start, never through this file.
+    resolve_credentials(chosen, environ(spec), secrets_dir(spec))
+    config = stack.render(paths)
+    write_private(paths.config, config)
+    typer.echo(f"wrote {paths.config} (mode 0600, no secrets inside)")
+    typer.echo(f"  {describe_stack(stack)}")
+    typer.echo(
+        f"  stake {config['stake_amount']} {config['stake_currency']} x "
+        f"{config['max_open_trades']} trades, available capital "
+        f"{config['available_capital']}, stoploss {config['stoploss']}"
+    )
+    if show:
+        typer.echo(json.dumps(config, indent=2))
+
+
+def preflight(bot: BotArgument, spec: SpecOption = DEFAULT_SPEC) -> None:
+    """Prove BOT's key is harmless: a trade-only key of its own sub-account, and more.
+
+    Exits 1 when any check fails: live trading never starts without passing this.
+    """
+    from bulkhead.exchange.preflight import make_client, run_preflight
+
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    strategy_stack(spec, fleet, chosen)
+    credentials = resolve_credentials(chosen, environ(spec), secrets_dir(spec))
+    report = run_preflight(chosen, make_client(chosen, credentials))
+    typer.echo(report.table())
+    if not report.passed:
+        typer.secho("preflight FAILED: this key must not trade", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.secho("preflight passed", fg=typer.colors.GREEN)
+
+
+def run_bot(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    child_output: Annotated[
+        Path | None, typer.Option(help="File for Freqtrade's raw output (default: ours).")
+    ] = None,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option("--json-logs/--text-logs", help="Default: JSON unless a terminal."),
+    ] = None,
+) -> None:
+    """Run BOT in the foreground under supervision (what `up` starts, and containers run).
+
+    Takes the bot's lease, runs preflight when live, renders the config and keeps
+    Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
+    """
+    from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
+    from bulkhead.memory.deployment import (
+        connection_from_environment,
+        embedded,
+        prepare_memory,
+    )
+    from bulkhead.memory.server import Connection
+
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    paths = workspace(spec).bot(chosen.name)
+    redactor = setup_logging(bot=chosen.name, json_output=json_logs)
+    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(paths.log)
+    formatter = JsonFormatter(chosen.name)
+    formatter.redact = redactor
+    file_handler.setFormatter(formatter)
+    logging.getLogger().addHandler(file_handler)
+    # Refused here, before the lease: logged in the bot's log for `bulkhead logs`.
+    stack = strategy_stack(spec, fleet, chosen, logged=True)
+    env = environ(spec)
+    server = None if connection_from_environment(env) else embedded(fleet, workspace(spec))
+
+    def memory() -> Connection:
+        # In a container the bot is handed its own user and nothing more (no admin).
+        given = connection_from_environment(env)
+        if given is not None:
+            return given
+        return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
+
+    settings = SupervisorSettings(
+        chosen,
+        paths,
+        environ=env,
+        secrets_dir=secrets_dir(spec),
+        child_output=child_output,
+        redactor=redactor,
+        memory=memory,
+        memory_heal=server.heal if server is not None else None,
+        render=lambda _bot, bot_paths: stack.render(bot_paths),
+    )
+    supervisor = Supervisor(settings)
+    sys.exit(supervisor.run())
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def init(
-        directory: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("."),
-        force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
-    ) -> None:
-        """Write a commented example bulkhead.yaml and a .env template for its secrets."""
-        spec_text = _template()
-        targets = {
-            directory / "bulkhead.yaml": spec_text,
-            directory / ".env": _dotenv_template(spec_text),
-        }
-        existing = [str(path) for path in targets if path.exists()]
-        if existing and not force:
-            raise fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
-        directory.mkdir(parents=True, exist_ok=True)
-        for path, text in targets.items():
-            if path.name == ".env":  # secrets go there: owner-only from its first byte
-                plumbing_files.write_private(path, text)
-            else:
-                path.write_text(text)
-            typer.echo(f"wrote {path}")
-        typer.echo("Next: fill in .env, then `bulkhead render bot1` and `bulkhead preflight bot1`.")
-
-    @app.command()
-    def render(
-        bot: BotArgument,
-        spec: SpecOption = DEFAULT_SPEC,
-        show: Annotated[bool, typer.Option(help="Also print the config.")] = False,
-    ) -> None:
-        """Write BOT's complete Freqtrade config (mode 0600) from the spec and its secrets,
-        and its strategy stack (the strategy under Bulkhead's layer) beside it."""
-        fleet = load(spec)
-        chosen = select(fleet, bot)[0]
-        stack = strategy_stack(spec, fleet, chosen)
-        paths = workspace(spec).bot(chosen.name)
-        try:
-            # Resolved only to prove they are there: secrets reach Freqtrade through its
-            # environment at start, never through this file.
-            resolve_credentials(chosen, environ(spec), secrets_dir(spec))
-        except SecretResolutionError as error:
-            raise fail(str(error)) from None
-        config = stack.render(paths)
-        write_private(paths.config, config)
-        typer.echo(f"wrote {paths.config} (mode 0600, no secrets inside)")
-        typer.echo(f"  {describe_stack(stack)}")
-        typer.echo(
-            f"  stake {config['stake_amount']} {config['stake_currency']} x "
-            f"{config['max_open_trades']} trades, available capital "
-            f"{config['available_capital']}, stoploss {config['stoploss']}"
-        )
-        if show:
-            typer.echo(json.dumps(config, indent=2))
-
-    @app.command()
-    def preflight(bot: BotArgument, spec: SpecOption = DEFAULT_SPEC) -> None:
-        """Prove BOT's key is harmless: a trade-only key of its own sub-account, and more.
-
-        Exits 1 when any check fails: live trading never starts without passing this.
-        """
-        from bulkhead.exchange.preflight import make_client, run_preflight
-
-        fleet = load(spec)
-        chosen = select(fleet, bot)[0]
-        strategy_stack(spec, fleet, chosen)
-        try:
-            credentials = resolve_credentials(chosen, environ(spec), secrets_dir(spec))
-        except SecretResolutionError as error:
-            raise fail(str(error)) from None
-        report = run_preflight(chosen, make_client(chosen, credentials))
-        typer.echo(report.table())
-        if not report.passed:
-            typer.secho("preflight FAILED: this key must not trade", err=True, fg="red")
-            raise typer.Exit(1)
-        typer.secho("preflight passed", fg=typer.colors.GREEN)
-
-    @app.command("run-bot")
-    def run_bot(
-        bot: BotArgument,
-        spec: SpecOption = DEFAULT_SPEC,
-        child_output: Annotated[
-            Path | None, typer.Option(help="File for Freqtrade's raw output (default: ours).")
-        ] = None,
-        json_logs: Annotated[
-            bool | None,
-            typer.Option("--json-logs/--text-logs", help="Default: JSON unless a terminal."),
-        ] = None,
-    ) -> None:
-        """Run BOT in the foreground under supervision (what `up` starts, and containers run).
-
-        Takes the bot's lease, runs preflight when live, renders the config and keeps
-        Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
-        """
-        from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
-        from bulkhead.memory.deployment import (
-            connection_from_environment,
-            embedded,
-            prepare_memory,
-        )
-        from bulkhead.memory.server import Connection
-
-        fleet = load(spec)
-        chosen = select(fleet, bot)[0]
-        paths = workspace(spec).bot(chosen.name)
-        redactor = setup_logging(bot=chosen.name, json_output=json_logs)
-        paths.log.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(paths.log)
-        formatter = JsonFormatter(chosen.name)
-        formatter.redact = redactor
-        file_handler.setFormatter(formatter)
-        logging.getLogger().addHandler(file_handler)
-        # Refused here, before the lease: logged in the bot's log for `bulkhead logs`.
-        stack = strategy_stack(spec, fleet, chosen, logged=True)
-        env = environ(spec)
-        server = None if connection_from_environment(env) else embedded(fleet, workspace(spec))
-
-        def memory() -> Connection:
-            # In a container the bot is handed its own user and nothing more (no admin).
-            given = connection_from_environment(env)
-            if given is not None:
-                return given
-            return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
-
-        settings = SupervisorSettings(
-            chosen,
-            paths,
-            environ=env,
-            secrets_dir=secrets_dir(spec),
-            child_output=child_output,
-            redactor=redactor,
-            memory=memory,
-            memory_heal=server.heal if server is not None else None,
-            render=lambda _bot, bot_paths: stack.render(bot_paths),
-        )
-        supervisor = Supervisor(settings)
-        sys.exit(supervisor.run())
+    for command in (init, render, preflight):
+        app.command()(command)
+    app.command("run-bot")(run_bot)

@@ -177,8 +177,10 @@ def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
 
 
 def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
-    """Stop, then start bots: a new lease, a freshly rendered config (in Docker, a fresh
-    container from the current image; the volumes stay)."""
+    """Stop, then start bots: a new lease, a freshly rendered config.
+
+    In Docker, a fresh container from the current image; the volumes stay.
+    """
     fleet = load(spec)
     if fleet.runtime == "docker":
         chosen = select(fleet, bot)
@@ -218,8 +220,11 @@ def status(
     spec: SpecOption = DEFAULT_SPEC,
     watch: Annotated[float, typer.Option(help="Refresh every N seconds (0: once).")] = 0,
 ) -> None:
-    """State, open trades, budget use and profit of each bot (from Freqtrade's REST API),
-    and why a bot is not running when it should be."""
+    """State, open trades, budget use and profit of each bot.
+
+    Read from Freqtrade's REST API; below the table, why a bot is not running when it
+    should be.
+    """
     fleet = load(spec)
     bots = select(fleet, bot)
     while True:
@@ -242,8 +247,10 @@ def logs(
     raw: Annotated[bool, typer.Option("--json", help="Print the JSON lines as stored.")] = False,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
 ) -> None:
-    """The bot's structured log: supervisor and Freqtrade events, secrets redacted (in
-    Docker, the container's log: the same JSON events `docker compose logs` shows)."""
+    """The bot's structured log: supervisor and Freqtrade events, secrets redacted.
+
+    In Docker, the container's log: the same JSON events `docker compose logs` shows.
+    """
     fleet = load(spec)
     chosen = select(fleet, bot)[0]
     if fleet.runtime == "docker":
