@@ -28,9 +28,12 @@ from bulkhead.fleet.demo import LoggedEvent, recent_decisions, write_demo_spec
 from bulkhead.memory.deployment import prepare_memory, stop_embedded
 from bulkhead.memory.server import Connection, MemoryUnavailable
 from bulkhead.memory.summary import brief
-from bulkhead.sim.engine import Twin
+from bulkhead.sim.engine import Twin, TwinConfigError
 from bulkhead.sim.server import TwinServer, prepare
 from bulkhead.sim.tour import books
+
+#: the key of sub-account bot1 the demo bot trades with (examples/sim.yaml has it)
+DEMO_KEY = "bot1-trade"
 
 
 def _event_line(event: LoggedEvent) -> str:
@@ -108,7 +111,9 @@ def demo(
         scratch = tempfile.TemporaryDirectory(prefix="bulkhead-demo-")
         directory = Path(scratch.name)
     prepared = prepare(scenario, credentials_out=directory / "twin-credentials.json")
-    credential = {c["name"]: c for c in prepared.credentials}["bot1-trade"]
+    credential = {c["name"]: c for c in prepared.credentials}.get(DEMO_KEY)
+    if credential is None:
+        raise TwinConfigError(f"scenario {scenario}: the demo trades with a key named {DEMO_KEY}")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     with TwinServer(prepared.twin) as server:
         spec = write_demo_spec(

@@ -77,3 +77,15 @@ def test_a_twin_restarted_on_its_state_file_alone_keeps_keys_balances_and_market
     assert restarted.twin.user_by_name("bot1").balance("trade", "USDT").balance == 77
     assert restarted.twin.state.keys == first.twin.state.keys
     assert restarted.twin.quote("XRP-USDT")[0] > 0
+
+
+def test_demo_with_a_scenario_lacking_its_key_says_so_in_one_line(tmp_path: Path):
+    scenario = tmp_path / "sim.yaml"
+    text = EXAMPLE.read_text().replace("bot1-trade", "other-key")
+    scenario.write_text(text.replace("../data/", f"{EXAMPLE.parent.parent}/data/"))
+    result = runner.invoke(
+        build_app(), ["demo", "--scenario", str(scenario), "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "the demo trades with a key named bot1-trade" in result.output
+    assert "Traceback" not in result.output
