@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
 import typer
 
 from bulkhead.cli.common import (
@@ -41,14 +40,9 @@ BotArgument = Annotated[str, typer.Argument(help="Bot name.")]
 
 
 def _access(spec: Path, fleet: Fleet) -> MemoryAccess:
-    """The deployment's connections. A missing secret (exit 2) or an embedded Redis that
-    does not start (MemoryUnavailable, exit 75) ends the command through the central
-    catch; redis-py's and the OS's own errors are not translated by ``prepare_memory``
-    yet, so they are told here (exit 2)."""
-    try:
-        return prepare_memory(fleet, workspace(spec), environ(spec))
-    except (redis.RedisError, OSError) as error:
-        raise fail(f"memory: cannot reach Redis ({type(error).__name__}: {error})") from None
+    """The deployment's connections; a missing secret (exit 2), a refused admin user
+    (exit 2) or an unreachable Redis (exit 75) ends the command through the central catch."""
+    return prepare_memory(fleet, workspace(spec), environ(spec))
 
 
 def _memory_bot(fleet: Fleet, name: str) -> Bot:

@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+import redis.exceptions
+
 from bulkhead.config.models import Fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.memory import acl
 from bulkhead.memory.recorder import PASSWORD_ENV, URL_ENV, USER_ENV
-from bulkhead.memory.server import Connection, ManagedRedis
+from bulkhead.memory.server import Connection, ManagedRedis, MemoryRefused, MemoryUnavailable
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,28 @@ def admin_connection(
 def prepare_memory(
     fleet: Fleet, workspace: Workspace, environ: Mapping[str, str] | None = None
 ) -> MemoryAccess:
-    """Start (embedded) Redis if needed and apply one ACL user per bot with memory on."""
+    """Start (embedded) Redis if needed and apply one ACL user per bot with memory on.
+
+    redis-py's and the OS's errors are translated here: an unreachable server is
+    ``MemoryUnavailable`` (try again), a refused admin user ``MemoryRefused`` (fix it).
+    """
+    try:
+        return _prepare_memory(fleet, workspace, environ)
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as error:
+        raise MemoryRefused(f"memory: Redis refused the admin user: {error}") from error
+    except redis.ResponseError as error:
+        if "NOPERM" in str(error) or "WRONGPASS" in str(error):
+            raise MemoryRefused(f"memory: Redis refused the admin user: {error}") from error
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        raise MemoryUnavailable(
+            f"memory: cannot reach Redis ({type(error).__name__}: {error})"
+        ) from error
+
+
+def _prepare_memory(
+    fleet: Fleet, workspace: Workspace, environ: Mapping[str, str] | None
+) -> MemoryAccess:
     admin = admin_connection(fleet, workspace, environ)
     reader_password = acl.load_or_create_password(redis_dir(workspace) / "reader.json")
     passwords = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from bulkhead.errors import TemporaryError
+from bulkhead.errors import OperatorError, TemporaryError
 from bulkhead.plumbing import WaitTimeout, free_port, wait_until, write_private
 
 ADMIN_USER = "bulkhead-admin"
@@ -33,6 +33,11 @@ START_TIMEOUT_S = 15.0
 class MemoryUnavailable(TemporaryError, RuntimeError):
     """Redis (the embedded server) is not up: try again, or let the bot trade without
     recording (it keeps trading; what was missed is recorded when Redis is back)."""
+
+
+class MemoryRefused(OperatorError, RuntimeError):
+    """Redis answered but refused Bulkhead's admin user (wrong password, missing ACL
+    rights): retrying changes nothing, the operator must fix the credentials."""
 
 
 def bundled_redis_server() -> str:

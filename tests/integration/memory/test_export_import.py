@@ -246,3 +246,14 @@ def test_memory_acl_apply_creates_each_bots_user_and_prints_no_password(
         stored = json.loads((tmp_path / ".bulkhead" / "bots" / bot / "memory.json").read_text())
         assert stored["password"] not in result.output
     assert admin.password not in result.output
+
+
+def test_a_wrong_admin_password_is_an_operator_error_naming_it(two_bot_spec: Path):
+    (two_bot_spec.parent / ".env").write_text("TEST_REDIS_ADMIN=not-the-password\n")
+    result = CliRunner().invoke(
+        build_app(), ["memory", "show", "alpha", "--spec", str(two_bot_spec)]
+    )
+    assert result.exit_code == 2, result.output  # retrying changes nothing: fix it
+    assert "memory: Redis refused the admin user" in result.output
+    assert "not-the-password" not in result.output
+    assert "Traceback" not in result.output

@@ -114,3 +114,16 @@ def test_show_of_a_bot_with_memory_off_says_so(tmp_path: Path):
     result = runner.invoke(build_app(), ["memory", "show", "alpha", "--spec", str(spec)])
     assert result.exit_code == 2
     assert "memory switched off" in result.output
+
+
+def test_show_with_redis_unreachable_says_so_and_exits_temporary(tmp_path: Path):
+    from bulkhead.plumbing import free_port
+
+    spec = _spec(tmp_path, {"alpha": True})
+    document = yaml.safe_load(spec.read_text())
+    document["memory"] = {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}
+    spec.write_text(yaml.safe_dump(document))
+    result = runner.invoke(build_app(), ["memory", "show", "alpha", "--spec", str(spec)])
+    assert result.exit_code == 75, result.output  # TemporaryError: try again later
+    assert "memory: cannot reach Redis (ConnectionError" in result.output
+    assert "Traceback" not in result.output
