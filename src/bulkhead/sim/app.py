@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulkhead.kucoin.http import read_request
 from bulkhead.sim import errors, limits, matching
 from bulkhead.sim.auth import authenticate
 from bulkhead.sim.engine import Twin
-from bulkhead.sim.http import Request, Route, Router, error_body, parse_query, success_body
+from bulkhead.sim.http import Request, Route, Router, error_body, success_body
 from bulkhead.sim.models import FaultSpec
 from bulkhead.sim.routes import build_router
 from bulkhead.sim.routes.accounts import MOVEMENT_PATHS
@@ -105,46 +106,12 @@ class TwinApp:
         await send({"type": "http.response.body", "body": response.body})
 
     async def _read(self, scope: Scope, receive: Any) -> Request | Response:
-        """The request, or the refusal of one whose body is over ``MAX_BODY_BYTES``.
-
-        A body declared too long is refused before any of it is read; a bot's request
-        arrives in one message, so the common case costs two length checks. A longer
-        body is read only up to the limit: whatever follows is never held, and the
-        server discards it once the refusal is sent.
-        """
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        # Fewer digits than the limit has cannot exceed it: int() only for long ones.
-        if declared is not None and len(declared) >= _MAX_BODY_DIGITS and int(declared) > _MAX_BODY:
-            return self._error(_body_too_large())
-        message = await receive()
-        body = message.get("body", b"")
-        if message.get("more_body"):
-            chunks = [body]
-            size = len(body)
-            while message.get("more_body") and size <= _MAX_BODY:
-                message = await receive()
-                chunk = message.get("body", b"")
-                chunks.append(chunk)
-                size += len(chunk)
-            body = b"".join(chunks)
-        if len(body) > _MAX_BODY:
-            return self._error(_body_too_large())
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        if b"?" in raw_path:  # pragma: no cover - ASGI servers pass the query apart
-            raw_path = raw_path.split(b"?", 1)[0]
-        raw_query = scope.get("query_string", b"")
-        client = scope.get("client") or ("", 0)
-        return Request(
-            method=scope["method"],
-            path=scope["path"],
-            target=raw_path + b"?" + raw_query if raw_query else raw_path,
-            # Headers stay bytes: the twin reads a handful of the dozen a client sends.
-            headers=headers,
-            body=body,
-            client_ip=client[0],
-            query=parse_query(raw_query.decode("latin-1")) if raw_query else {},
-        )
+        """The request, or the refusal of one whose body is over ``MAX_BODY_BYTES``
+        (``kucoin.http.read_request``, shared with the order gateway)."""
+        try:
+            return await read_request(scope, receive)
+        except errors.KucoinError as error:
+            return self._error(error)
 
     @staticmethod
     async def _hang_up(receive: Any, hold_s: float) -> None:
@@ -361,12 +328,6 @@ def _parsed_or_text(request: Request) -> object:
 
 
 _SAME_SITE = (b"none", b"same-origin")
-_MAX_BODY = limits.MAX_BODY_BYTES
-_MAX_BODY_DIGITS = len(str(_MAX_BODY))
-
-
-def _body_too_large() -> errors.KucoinError:
-    return errors.request_too_large("Request body", _MAX_BODY, 413)
 
 
 def _is_loopback_host(host: bytes) -> bool:

@@ -1,74 +1,35 @@
 """Verify a private request exactly as KuCoin does, in KuCoin's order of checks.
 
-The order matters to a client debugging its setup: a missing header is reported before an
-unknown key, the key before the timestamp, the signature before the passphrase, and the
-IP whitelist last, so each mistake (wrong secret, wrong passphrase, skewed clock, wrong
-host) gets its own code.
+The signature, timestamp and passphrase checks are KuCoin's own, shared with the order
+gateway (``bulkhead.kucoin.signing``); the twin adds the key's IP whitelist, checked last,
+so each mistake (wrong secret, wrong passphrase, skewed clock, wrong host) gets its own code.
 """
 
 from __future__ import annotations
 
-import binascii
-import functools
-import hashlib
-import hmac
 import ipaddress
 from collections.abc import Mapping
-from typing import NoReturn
-from urllib.parse import unquote_to_bytes
 
+from bulkhead.kucoin.signing import (
+    REQUIRED_HEADERS,
+    TIMESTAMP_WINDOW_MS,
+    _signature,
+    prehash,
+    sign,
+    verify,
+)
 from bulkhead.sim import errors
 from bulkhead.sim.models import ApiKey
 
-#: KuCoin refuses a request whose timestamp is further than this from server time.
-TIMESTAMP_WINDOW_MS = 5000
-REQUIRED_HEADERS = ("kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase")
-
-
-def sign(secret: str, prehash: str) -> str:
-    """base64(HMAC-SHA256(secret, prehash)): KuCoin's signature and v2/v3 passphrase."""
-    digest = hmac.digest(secret.encode(), prehash.encode(), hashlib.sha256)
-    return binascii.b2a_base64(digest, newline=False).decode()
-
-
-#: SHA-256's block size: HMAC pads (or first hashes) the key to this length
-_SHA256_BLOCK = 64
-
-
-@functools.lru_cache(maxsize=4096)
-def _keyed_sha256(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """HMAC-SHA256's inner and outer states once the key block is absorbed (RFC 2104).
-
-    They are fixed per secret; finishing a signature from copies of them costs less than
-    half of a one-shot ``hmac.digest``, which sets the key up again on every request.
-    """
-    key = secret.encode()
-    if len(key) > _SHA256_BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_SHA256_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
-    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
-    return inner, outer
-
-
-def _signature(secret: str, message: bytes) -> bytes:
-    """The same bytes as ``sign(secret, message).encode()``, from the cached key states."""
-    inner_start, outer_start = _keyed_sha256(secret)
-    inner = inner_start.copy()
-    inner.update(message)
-    outer = outer_start.copy()
-    outer.update(inner.digest())
-    return binascii.b2a_base64(outer.digest(), newline=False)
-
-
-@functools.lru_cache(maxsize=4096)
-def _hashed_passphrase(secret: str, passphrase: str) -> bytes:
-    """v2/v3 passphrases are fixed per key: hash once, not on every request."""
-    return sign(secret, passphrase).encode()
-
-
-def prehash(timestamp: str, method: str, path_and_query: str, body: str) -> str:
-    return f"{timestamp}{method.upper()}{path_and_query}{body}"
+__all__ = [
+    "REQUIRED_HEADERS",
+    "TIMESTAMP_WINDOW_MS",
+    "_signature",
+    "authenticate",
+    "ip_allowed",
+    "prehash",
+    "sign",
+]
 
 
 def ip_allowed(key: ApiKey, client_ip: str) -> bool:
@@ -87,14 +48,6 @@ def ip_allowed(key: ApiKey, client_ip: str) -> bool:
     return False
 
 
-def _raise_missing(headers: Mapping[bytes, bytes]) -> NoReturn:
-    """KuCoin names the first missing header, in its own order."""
-    for name in REQUIRED_HEADERS:
-        if not headers.get(name.encode()):
-            raise errors.missing_header(name.upper())
-    raise errors.missing_header(REQUIRED_HEADERS[0].upper())  # pragma: no cover
-
-
 def authenticate(
     headers: Mapping[bytes, bytes],
     keys: Mapping[str, ApiKey],
@@ -106,47 +59,10 @@ def authenticate(
 ) -> ApiKey:
     """Return the key that signed this request, or raise the KuCoin error for what is wrong.
 
-    ``headers`` are the request's as sent (lower-case names, bytes), ``target`` its path
-    and query exactly as sent. Every private request of every bot comes through here, so
-    the common case (all headers present, signature right) takes the straight path, and
-    the signature is checked on bytes: nothing is decoded to text but the key id, and a
-    non-ASCII header cannot turn into a server error.
-
-    KuCoin signs the URL "that has not been URL-encoded": a target holding ``%XX``
-    escapes is verified in its percent-decoded form (``+`` stays ``+``, as in KuCoin's
-    example), so ``?passphrase=abc%21%40%2311`` is signed as ``?passphrase=abc!@#11``.
-    That is also what ccxt signs: it writes the query un-encoded and its HTTP library
-    then escapes what a URL cannot carry (a space, ``|``, ``"``, non-ASCII). A target
-    without ``%`` (every poll a bot makes) is signed exactly as sent.
+    KuCoin's checks (``kucoin.signing.verify``: headers, key, timestamp, signature,
+    passphrase), then the key's IP whitelist.
     """
-    get = headers.get
-    api_key, signature = get(b"kc-api-key"), get(b"kc-api-sign")
-    timestamp, passphrase = get(b"kc-api-timestamp"), get(b"kc-api-passphrase")
-    if not api_key or not signature or not timestamp or not passphrase:
-        _raise_missing(headers)
-    key = keys.get(api_key.decode("latin-1"))
-    if key is None:
-        raise errors.unknown_key()
-    try:
-        skew = abs(int(timestamp) - now_ms)
-    except ValueError:
-        raise errors.invalid_timestamp() from None
-    if skew > TIMESTAMP_WINDOW_MS:
-        raise errors.invalid_timestamp()
-    # The signature first: with v2/v3 the passphrase header is itself HMAC'd with the
-    # secret, so a wrong secret would otherwise surface as a wrong passphrase.
-    if b"%" in target:
-        target = unquote_to_bytes(target)
-    signed = b"".join((timestamp, method.upper().encode(), target, body))
-    if not hmac.compare_digest(signature, _signature(key.secret, signed)):
-        raise errors.bad_signature()
-    # A v1 key may still be sent as v2 by a client: KuCoin judges by what the client says.
-    if get(b"kc-api-key-version", b"1") == b"1":
-        wanted = key.passphrase.encode()
-    else:
-        wanted = _hashed_passphrase(key.secret, key.passphrase)
-    if not hmac.compare_digest(passphrase, wanted):
-        raise errors.wrong_passphrase()
+    key = verify(headers, keys, method, target, body, now_ms)
     if key.ip_whitelist and not ip_allowed(key, client_ip):
         raise errors.ip_refused(client_ip)
     return key

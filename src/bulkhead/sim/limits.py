@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-#: A request body. KuCoin's largest spot request (a batch of 20 orders) is a few KB.
-MAX_BODY_BYTES = 64 * 1024
-#: The request target (path and query). Like nginx's default request-line buffer.
-MAX_URL_BYTES = 8 * 1024
-#: The request line and every header together. Like nginx's default 4 x 8 KB buffers.
-MAX_HEAD_BYTES = 32 * 1024
-#: How many headers one request may carry (ccxt sends about a dozen).
-MAX_HEADERS = 100
+# What a request may carry (body, URL, head, headers): shared with the order gateway.
+from bulkhead.kucoin.limits import MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
+
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADERS", "MAX_HEAD_BYTES", "MAX_URL_BYTES"]
 
 #: A number as text: KuCoin amounts and prices are a few dozen characters at most.
 MAX_NUMBER_CHARS = 64

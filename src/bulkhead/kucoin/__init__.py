@@ -1,7 +1,12 @@
 """KuCoin facts that the product and the twin (``bulkhead.sim``) both rely on, named once.
 
 A leaf: it imports nothing from Bulkhead, so the twin can share it without loading the
-product, and the product can point ccxt at a twin without importing the twin.
+product, and the product can point ccxt at a twin without importing the twin. Besides the
+facts here, it holds what both ends of KuCoin's API need, written once: ``signing``
+(KuCoin's HMAC signature and passphrase, verified by the twin and the gateway, made by the
+gateway), ``envelope`` (the ``{"code", "msg"}`` error envelope and KuCoin's codes),
+``http`` (the bounded ASGI request layer), ``protocol`` (uvicorn's HTTP parser with
+bounded heads and KuCoin-shaped refusals) and ``limits`` (the request bounds).
 """
 
 from __future__ import annotations
