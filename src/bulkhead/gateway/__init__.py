@@ -1,0 +1,1 @@
+"""The order gateway: key custody, allowlist, re-signing, ledger, trading states, audit."""
