@@ -5,7 +5,8 @@ Order of a request, each step refusing in KuCoin's envelope:
 1. read it, bounded as the twin reads (``kucoin.http.read_request``: a body over 64 KiB is
    413; below the app, ``kucoin.protocol.KucoinHttpProtocol`` bounds URLs and heads);
 2. a path that is not in canonical form (``//``, ``.`` or ``..`` segments) is refused:
-   the allowlist and the upstream must see the same path;
+   the allowlist and the upstream must see the same path; so is every path under
+   ``/refused/``, where ``client.ccxt_config`` points KuCoin's non-spot hosts;
 3. public market data (an allowlisted unsigned rule) is forwarded unsigned;
 4. anything else must be signed with a gateway credential, checked exactly as KuCoin
    checks its keys (``kucoin.signing.verify``: missing header 400001, unknown key 400003,
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bulkhead.gateway.allowlist import Allowlist, Rule
+from bulkhead.gateway.client import REFUSED_PREFIX
 from bulkhead.gateway.custody import Custody
 from bulkhead.gateway.upstream import Answer, Upstream
 from bulkhead.kucoin import envelope
@@ -52,6 +54,7 @@ NOT_ALLOWED = "NOT_ALLOWLISTED"
 AUTH_FAILED = "AUTH_FAILED"
 BAD_REQUEST = "BAD_REQUEST"
 HOOK_REFUSED = "ORDER_REFUSED"
+_OTHER_HOSTS = f"{REFUSED_PREFIX}/"
 
 
 class OrderHook(Protocol):
@@ -157,7 +160,13 @@ class GatewayApp:
         method, path = request.method, request.path
         if not _canonical(path):
             return self._refuse(None, method, path, envelope.no_permission(), NOT_ALLOWED)
+        target = request.target
         rule = self.allowlist.match(method, path)
+        if path.startswith(_OTHER_HOSTS):
+            # another KuCoin host (futures, earn, ...; see ``client.ccxt_config``): never
+            # served, but the client signed the path without our prefix; check that, so
+            # the refusal names the bot
+            rule, target = None, b"/" + target.split(b"/", 3)[-1]
         if rule is not None and not rule.signed:
             return _answered(await self.upstream.forward(request, None))
         if rule is None and not request.headers.get(b"kc-api-key"):
@@ -168,7 +177,7 @@ class GatewayApp:
                 request.headers,
                 self.custody.credentials,
                 method,
-                request.target,
+                target,
                 request.body,
                 self._clock_ms(),
             )

@@ -25,6 +25,7 @@ import pytest
 
 from bulkhead.config.models import Bot
 from bulkhead.gateway.app import GatewayApp
+from bulkhead.gateway.client import ccxt_config
 from bulkhead.gateway.custody import GatewayCredential, credential_path, custody_for
 from bulkhead.gateway.server import GatewayServer
 from bulkhead.gateway.upstream import Answer, Upstream
@@ -67,7 +68,7 @@ class Stack:
         """A real ccxt client holding bot1's gateway credential, pointed at the gateway."""
         exchange = ccxt.kucoin(
             {
-                **ccxt_overrides(self.url),
+                **ccxt_config(self.url),
                 "apiKey": self.credential.api_key,
                 "secret": self.credential.secret,
                 "password": self.credential.passphrase,
@@ -146,6 +147,9 @@ FORBIDDEN = {
     ),
     "margin": lambda x: x.borrow_cross_margin("USDT", 10),
     "futures": lambda x: x.fetch_positions(),
+    "futures order": lambda x: x.futuresPrivatePostOrders(
+        {"clientOid": "f1", "side": "buy", "symbol": "XBTUSDTM", "leverage": 100, "size": 1}
+    ),
     "earn": lambda x: x.earn_post_earn_orders({"productId": "1", "amount": "10"}),
     "deposit address": lambda x: x.fetch_deposit_address("USDT"),
 }
@@ -286,7 +290,7 @@ def test_an_upstream_answering_garbage_becomes_a_kucoin_error(
             assert payload["code"] == "500000"
             exchange = ccxt.kucoin(
                 {
-                    **ccxt_overrides(gateway.url),
+                    **ccxt_config(gateway.url),
                     "apiKey": credential.api_key,
                     "secret": credential.secret,
                     "password": credential.passphrase,
@@ -365,3 +369,18 @@ def test_a_lost_answer_reaches_the_order_hook_as_lost(stack: Stack):
     assert hook.settled == [("bot1", "oid-lost", "lost", 504)]
     # the twin executed it: the ledger will find it by its clientOid
     assert [o.client_oid for o in stack.twin.state.orders.values()] == ["oid-lost"]
+
+
+def test_a_futures_order_at_one_shared_url_would_pass_as_spot_which_is_why_hosts_differ(
+    stack: Stack,
+):
+    """With every host at the gateway's URL (as for the twin), KuCoin's futures
+    ``POST /api/v1/orders`` is indistinguishable from a spot order: ``ccxt_config`` keeps
+    the futures host apart, so the same call is refused there."""
+    shared = stack.client(**ccxt_overrides(stack.url))
+    apart = stack.client()
+    assert shared.urls["api"]["futuresPrivate"] == stack.url
+    assert apart.urls["api"]["futuresPrivate"].startswith(f"{stack.url}/refused/")
+    with pytest.raises(ccxt.AuthenticationError, match="400007"):
+        apart.futuresPrivatePostOrders({"clientOid": "f2", "side": "buy", "size": 1})
+    assert stack.twin.state.orders == {}
