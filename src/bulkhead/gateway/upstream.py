@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from bulkhead.gateway.custody import RealKey
 from bulkhead.kucoin import envelope
@@ -64,7 +65,11 @@ def upstream_unavailable(what: str, http_status: int = 502) -> KucoinError:
 
 class Upstream:
     """One HTTP connection pool to the upstream's base URL (``https://api.kucoin.com``, or
-    a twin's ``http://127.0.0.1:8899``). Open it inside the serving event loop."""
+    a twin's ``http://127.0.0.1:8899``). Open it inside the serving event loop.
+
+    aiohttp rather than httpx: in front of a local twin, sequential signed balance reads
+    gained 0.65 ms at p50 through the gateway with aiohttp, 1.75 ms with httpx.
+    """
 
     def __init__(
         self,
@@ -72,41 +77,40 @@ class Upstream:
         *,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         read_timeout_s: float = READ_TIMEOUT_S,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
-        self._transport = transport
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout_s, sock_read=read_timeout_s
+        )
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64),
                 timeout=self._timeout,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                follow_redirects=False,
                 trust_env=False,
+                skip_auto_headers=("User-Agent",),
             )
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def forward(self, request: Request, real: RealKey | None) -> Answer:
         """Send ``request`` upstream (signed with ``real`` unless None) and read the answer."""
-        if self._client is None:
+        if self._session is None:
             await self.open()
-        assert self._client is not None
+        assert self._session is not None
         target = request.target
-        headers = [(b"accept", b"application/json")]
+        headers = {"accept": "application/json"}
         if request.body:
-            headers.append((b"content-type", b"application/json"))
+            headers["content-type"] = "application/json"
         if real is not None:
-            headers += signed_headers(
+            signed = signed_headers(
                 real.api_key.get_secret_value(),
                 real.secret.get_secret_value(),
                 real.passphrase.get_secret_value(),
@@ -115,42 +119,45 @@ class Upstream:
                 request.body,
                 self._clock_ms(),
             )
-        outgoing = self._client.build_request(
-            request.method,
-            self.base_url + target.decode("latin-1"),
-            headers=headers,
-            content=request.body or None,
-        )
+            headers.update((name.decode(), value.decode()) for name, value in signed)
+        # the target goes out exactly as the bot sent it (already encoded): what was signed
+        url = URL(self.base_url + target.decode("latin-1"), encoded=True)
         try:
-            response = await self._client.send(outgoing, stream=True)
-            try:
+            async with self._session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=request.body or None,
+                allow_redirects=False,
+            ) as response:
                 body = await _read_capped(response)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException:
+                status = response.status
+                passed = [
+                    (name, value)
+                    for name, value in response.raw_headers
+                    if name.lower() in PASSED_HEADERS
+                ]
+        except TimeoutError:
             return Answer.refusal(upstream_unavailable("timed out", 504), "lost")
-        except httpx.HTTPError as error:
+        except aiohttp.ClientError as error:
             what = f"unreachable ({type(error).__name__})"
             return Answer.refusal(upstream_unavailable(what), "lost")
         except _TooLarge:
             return Answer.refusal(upstream_unavailable("answer too large"), "garbage")
         if not _is_kucoin_json(body):
-            what = f"answered HTTP {response.status_code} without KuCoin JSON"
+            what = f"answered HTTP {status} without KuCoin JSON"
             return Answer.refusal(upstream_unavailable(what), "garbage")
-        passed = [
-            (name, value) for name, value in response.headers.raw if name.lower() in PASSED_HEADERS
-        ]
-        return Answer(response.status_code, body, "answered", passed)
+        return Answer(status, body, "answered", passed)
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     chunks = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise _TooLarge

@@ -384,3 +384,21 @@ def test_a_futures_order_at_one_shared_url_would_pass_as_spot_which_is_why_hosts
     with pytest.raises(ccxt.AuthenticationError, match="400007"):
         apart.futuresPrivatePostOrders({"clientOid": "f2", "side": "buy", "size": 1})
     assert stack.twin.state.orders == {}
+
+
+def test_a_percent_encoded_query_is_re_signed_as_kucoin_verifies_it(stack: Stack):
+    target = b"/api/v1/accounts?currency=US%44T&type=trade"
+    headers = signed_headers(
+        stack.credential.api_key,
+        stack.credential.secret,
+        stack.credential.passphrase,
+        "GET",
+        target,
+        b"",
+        time.time_ns() // 1_000_000,
+    )
+    response = httpx.get(stack.url + target.decode(), headers=headers, timeout=10)
+    payload = response.json()
+    assert payload["code"] == "200000", payload
+    assert [row["currency"] for row in payload["data"]] == ["USDT"]
+    assert stack.twin.state.auth_refusals == []
