@@ -23,6 +23,12 @@ file). The sorted-set indexes give the order (and the time ranges) the hashes la
 | ``bh:{bot}:insight:<id>`` | hash with TTL | analysis, operator, advisor | expires |
 | ``bh:{bot}:insights`` | sorted set: insight id by creation (ms) | same | pruned with them |
 | ``bh:{bot}:meta`` | hash | recorder | forever |
+| ``bh:{bot}:ledger`` | hash: ``committed``, ``realized`` | gateway ledger | rebuilt at start |
+| ``bh:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
+| ``bh:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | gateway ledger | till sold |
+| ``bh:{bot}:ledger:lost`` | set: clientOids whose answer was lost | gateway ledger | until found |
+
+The ledger's amounts are exact integers of 1e-8 (stake currency; quantities: base currency).
 """
 
 from __future__ import annotations
@@ -93,3 +99,23 @@ class BotKeys:
     @property
     def meta(self) -> str:
         return f"{self.prefix}meta"
+
+    @property
+    def ledger(self) -> str:
+        """The budget ledger's totals: ``committed`` and ``realized`` (integers, 1e-8 stake)."""
+        return f"{self.prefix}ledger"
+
+    @property
+    def ledger_orders(self) -> str:
+        """Open buy reservations: field = clientOid, value = reserved cost (1e-8 stake)."""
+        return f"{self.prefix}ledger:orders"
+
+    @property
+    def ledger_positions(self) -> str:
+        """Held positions: ``<symbol>:qty`` (1e-8 base) and ``<symbol>:cost`` (1e-8 stake)."""
+        return f"{self.prefix}ledger:positions"
+
+    @property
+    def ledger_lost(self) -> str:
+        """ClientOids whose placement answer was lost: reserved until found."""
+        return f"{self.prefix}ledger:lost"

@@ -1,0 +1,31 @@
+-- ledger_fill: a buy order filled (partly or fully): its cost moves from the reservation
+-- to the position's cost basis, fees included.
+--
+-- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[3] positions     bh:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
+-- KEYS[4] lost answers  bh:{bot}:ledger:lost       (set of clientOids)
+-- ARGV[1] clientOid
+-- ARGV[2] symbol
+-- ARGV[3] filled quantity (int, 1e-8 base)
+-- ARGV[4] actual cost of this fill, fee included (int, 1e-8 stake)
+-- ARGV[5] '1' when the order is done (fully filled or closed): the rest is released
+--
+-- The reservation shrinks by the actual cost (never below zero); since a fill costs at most
+-- its worst case, what stays reserved still covers the unfilled part.
+--
+-- Returns the committed total after the fill, as a string.
+local left = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local cost = tonumber(ARGV[4])
+local release = math.min(left, cost)
+if ARGV[5] == '1' then
+  release = left
+  redis.call('HDEL', KEYS[2], ARGV[1])
+elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], string.format('%d', left - release))
+end
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[3], ARGV[2] .. ':qty', ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[2] .. ':cost', ARGV[4])
+local after = redis.call('HINCRBY', KEYS[1], 'committed', string.format('%d', cost - release))
+return string.format('%d', after)

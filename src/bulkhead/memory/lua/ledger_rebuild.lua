@@ -1,0 +1,27 @@
+-- ledger_rebuild: replace the whole ledger with what the exchange's state says.
+--
+-- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[3] positions     bh:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
+-- KEYS[4] lost answers  bh:{bot}:ledger:lost       (set of clientOids)
+-- ARGV[1] realized PnL (int, 1e-8 stake)
+-- ARGV[2] committed (int, 1e-8 stake: the reservations plus the cost bases)
+-- ARGV[3] n, the number of reservations
+-- ARGV[4 .. 3+2n]  clientOid, reserved cost, ...
+-- ARGV[4+2n ..]    position field, value, ... (<symbol>:qty, <symbol>:cost)
+--
+-- One script, so no reservation can slip in between the wipe and the rewrite.
+-- Returns 1.
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], 'realized', ARGV[1], 'committed', ARGV[2])
+local n = tonumber(ARGV[3])
+local i = 4
+while i < 4 + 2 * n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1

@@ -1,0 +1,30 @@
+-- ledger_reserve: reserve the worst-case cost of one buy order, if it fits under the cap.
+--
+-- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- ARGV[1] clientOid
+-- ARGV[2] worst-case cost (int, 1e-8 stake, > 0)
+-- ARGV[3] budget (int, 1e-8 stake)
+-- ARGV[4] '1' to re-risk realized profits (compound), '0' otherwise
+--
+-- cap = budget + realized when compounding, else budget + min(realized, 0).
+-- All amounts stay below 2^53, so Lua's doubles hold them exactly.
+-- A clientOid already reserved is allowed again without reserving twice (a retried request).
+--
+-- Returns {1, cap, committed after} when reserved, {0, cap, committed} when refused.
+local realized = tonumber(redis.call('HGET', KEYS[1], 'realized') or '0')
+local committed = tonumber(redis.call('HGET', KEYS[1], 'committed') or '0')
+local cap = tonumber(ARGV[3])
+if ARGV[4] == '1' or realized < 0 then
+  cap = cap + realized
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  return {1, string.format('%d', cap), string.format('%d', committed)}
+end
+local cost = tonumber(ARGV[2])
+if committed + cost > cap then
+  return {0, string.format('%d', cap), string.format('%d', committed)}
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local after = redis.call('HINCRBY', KEYS[1], 'committed', ARGV[2])
+return {1, string.format('%d', cap), string.format('%d', after)}
