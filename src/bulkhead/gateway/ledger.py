@@ -74,6 +74,7 @@ class TradeFill:
     size: Decimal
     funds: Decimal
     fee: Decimal = Decimal(0)
+    trade_id: str = ""
 
     def as_units(self) -> Fill:
         if self.side == "buy":
@@ -210,26 +211,32 @@ class Ledger:
         fee: Decimal,
         *,
         done: bool = False,
-    ) -> None:
+        trade_id: str = "",
+    ) -> bool:
         """A buy filled ``size`` for ``funds`` (price x size) plus ``fee`` (stake currency).
-        ``done``: the order is closed, what is left of its reservation is released."""
+        ``done``: the order is closed, what is left of its reservation is released.
+        A fill whose ``trade_id`` was already counted changes nothing; returns whether
+        this one was counted."""
         keys = [
             self.keys.ledger,
             self.keys.ledger_orders,
             self.keys.ledger_positions,
             self.keys.ledger_lost,
+            self.keys.ledger_fills,
         ]
         cost = to_units(funds + fee)
-        self._call(
-            self._fill, keys, [client_oid, symbol, qty_units(size), cost, "1" if done else "0"]
-        )
+        args = [client_oid, symbol, qty_units(size), cost, "1" if done else "0", trade_id]
+        counted, _ = self._call(self._fill, keys, args)
+        return bool(counted)
 
-    def sell_fill(self, symbol: str, size: Decimal, funds: Decimal, fee: Decimal) -> Decimal:
+    def sell_fill(
+        self, symbol: str, size: Decimal, funds: Decimal, fee: Decimal, *, trade_id: str = ""
+    ) -> Decimal:
         """A sell filled: the position shrinks in proportion, the PnL is realized (a loss
-        lowers the cap). Returns the realized PnL."""
+        lowers the cap). Returns the realized PnL (0 for a ``trade_id`` already counted)."""
         proceeds = to_units(funds - fee, up=False)
         sold = qty_units(size)
-        keys = [self.keys.ledger, self.keys.ledger_positions]
+        keys = [self.keys.ledger, self.keys.ledger_positions, self.keys.ledger_fills]
         for _ in range(_SELL_RETRIES):
             try:
                 raw = self.client.hmget(
@@ -239,24 +246,35 @@ class Ledger:
                 raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
             held, cost = (int(v) if v is not None else 0 for v in raw)
             effect = sell_effect(held, cost, sold, proceeds)
-            args = [symbol, held, cost, -effect.qty, -effect.released, effect.pnl]
-            if self._call(self._sell, keys, args):
+            args = [symbol, held, cost, -effect.qty, -effect.released, effect.pnl, trade_id]
+            applied = self._call(self._sell, keys, args)
+            if applied == 2:
+                return from_units(0)
+            if applied:
                 return from_units(effect.pnl)
         raise LedgerUnavailable(f"ledger of {self.keys.bot}: {symbol} kept changing")
 
     def rebuild(self, exchange: ExchangeState) -> None:
-        """Replace the whole ledger with what the exchange says, in one script."""
+        """Replace the whole ledger with what the exchange says, in one script. The fills'
+        trade ids become the counted set, so the same fills reported again count nothing."""
         state = exchange.ledger_state()
-        args: list[Any] = [state.realized, state.committed, len(state.reservations)]
+        args: list[Any] = [
+            state.realized,
+            state.committed,
+            len(state.reservations),
+            2 * len(state.positions),
+        ]
         for oid, cost in state.reservations.items():
             args += [oid, cost]
         for symbol, position in state.positions.items():
             args += [f"{symbol}:qty", position.qty, f"{symbol}:cost", position.cost]
+        args += sorted({f.trade_id for f in exchange.fills if f.trade_id})
         keys = [
             self.keys.ledger,
             self.keys.ledger_orders,
             self.keys.ledger_positions,
             self.keys.ledger_lost,
+            self.keys.ledger_fills,
         ]
         self._call(self._rebuild, keys, args)
 

@@ -27,6 +27,7 @@ file). The sorted-set indexes give the order (and the time ranges) the hashes la
 | ``bh:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
 | ``bh:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | gateway ledger | till sold |
 | ``bh:{bot}:ledger:lost`` | set: clientOids whose answer was lost | gateway ledger | until found |
+| ``bh:{bot}:ledger:fills`` | set: trade ids already counted | gateway ledger | reset by rebuild |
 
 The ledger's amounts are exact integers of 1e-8 (stake currency; quantities: base currency).
 """
@@ -119,3 +120,8 @@ class BotKeys:
     def ledger_lost(self) -> str:
         """ClientOids whose placement answer was lost: reserved until found."""
         return f"{self.prefix}ledger:lost"
+
+    @property
+    def ledger_fills(self) -> str:
+        """Trade ids the ledger has counted, so a fill reported twice counts once."""
+        return f"{self.prefix}ledger:fills"

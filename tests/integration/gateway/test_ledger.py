@@ -222,3 +222,23 @@ def test_a_bots_ledger_touches_only_its_own_keys(ledger: Ledger, client: redis.R
         for key in client.scan_iter()
     )
     assert other.snapshot().committed == D("10")
+
+
+def test_a_fill_reported_twice_counts_once_even_after_a_rebuild(ledger: Ledger) -> None:
+    ledger.reserve("a", D("50"))
+    assert ledger.fill("a", XRP, D("40"), D("20"), D("0.02"), trade_id="t1")
+    assert not ledger.fill("a", XRP, D("40"), D("20"), D("0.02"), trade_id="t1")
+    assert ledger.sell_fill(XRP, D("10"), D("4"), D("0"), trade_id="t2") == D("-1.005")
+    assert ledger.sell_fill(XRP, D("10"), D("4"), D("0"), trade_id="t2") == D("0")
+    once = ledger.snapshot()
+    assert once.positions[XRP].qty == D("30")
+    fills = [
+        TradeFill(XRP, "buy", D("40"), D("20"), D("0.02"), trade_id="t1"),
+        TradeFill(XRP, "sell", D("10"), D("4"), D("0"), trade_id="t2"),
+    ]
+    ledger.rebuild(ExchangeState(open_buys={}, fills=fills, balances={XRP: D("30")}))
+    rebuilt = ledger.snapshot()
+    assert not ledger.fill("a", XRP, D("40"), D("20"), D("0.02"), trade_id="t1")
+    assert ledger.sell_fill(XRP, D("10"), D("4"), D("0"), trade_id="t2") == D("0")
+    assert ledger.snapshot() == rebuilt
+    assert (rebuilt.positions[XRP].qty, rebuilt.realized) == (D("30"), D("-1.005"))

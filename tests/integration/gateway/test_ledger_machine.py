@@ -134,8 +134,11 @@ class LedgerMachine(RuleBasedStateMachine):
         fee = funds * FEE
         order.filled += qty
         done = order.filled == order.size
-        self.ledger.fill(oid, order.symbol, Decimal(qty), funds, fee, done=done)
-        self.fills.append(TradeFill(order.symbol, "buy", Decimal(qty), funds, fee))
+        trade_id = f"t{len(self.fills)}"
+        assert self.ledger.fill(
+            oid, order.symbol, Decimal(qty), funds, fee, done=done, trade_id=trade_id
+        )
+        self.fills.append(TradeFill(order.symbol, "buy", Decimal(qty), funds, fee, trade_id))
         self.qty[order.symbol] += qty * U
         self.cost[order.symbol] += up(funds + fee)
         self.lost.discard(oid)
@@ -165,9 +168,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.qty[symbol] -= qty * U
         self.cost[symbol] -= released
         self.realized += proceeds - released
-        pnl = self.ledger.sell_fill(symbol, Decimal(qty), funds, fee)
+        trade_id = f"t{len(self.fills)}"
+        pnl = self.ledger.sell_fill(symbol, Decimal(qty), funds, fee, trade_id=trade_id)
         assert pnl * U == proceeds - released
-        self.fills.append(TradeFill(symbol, "sell", Decimal(qty), funds, fee))
+        self.fills.append(TradeFill(symbol, "sell", Decimal(qty), funds, fee, trade_id))
+
+    @precondition(lambda self: self.fills)
+    @rule(pick=st.integers(0, 10**6))
+    def fill_reported_again(self, pick: int) -> None:
+        """The gateway polls fills and sees one it already counted: nothing changes."""
+        fill = self.fills[pick % len(self.fills)]
+        if fill.side == "buy":
+            assert not self.ledger.fill(
+                "any", fill.symbol, fill.size, fill.funds, fill.fee, trade_id=fill.trade_id
+            )
+        else:
+            assert (
+                self.ledger.sell_fill(
+                    fill.symbol, fill.size, fill.funds, fill.fee, trade_id=fill.trade_id
+                )
+                == 0
+            )
 
     # -- the gateway and Redis ----------------------------------------------------------
 

@@ -109,3 +109,4 @@ def test_the_ledger_keys_are_the_bots_own() -> None:
     assert keys.ledger_orders == "bh:{alpha}:ledger:orders"
     assert keys.ledger_positions == "bh:{alpha}:ledger:positions"
     assert keys.ledger_lost == "bh:{alpha}:ledger:lost"
+    assert keys.ledger_fills == "bh:{alpha}:ledger:fills"

@@ -9,12 +9,17 @@
 -- ARGV[2] symbol
 -- ARGV[3] filled quantity (int, 1e-8 base)
 -- ARGV[4] actual cost of this fill, fee included (int, 1e-8 stake)
+-- KEYS[5] counted fills bh:{bot}:ledger:fills      (set of trade ids)
 -- ARGV[5] '1' when the order is done (fully filled or closed): the rest is released
+-- ARGV[6] the fill's trade id ('' when unknown): a fill already counted changes nothing
 --
 -- The reservation shrinks by the actual cost (never below zero); since a fill costs at most
 -- its worst case, what stays reserved still covers the unfilled part.
 --
--- Returns the committed total after the fill, as a string.
+-- Returns {1, committed after} when counted, {0, committed} when already counted.
+if ARGV[6] ~= '' and redis.call('SADD', KEYS[5], ARGV[6]) == 0 then
+  return {0, redis.call('HGET', KEYS[1], 'committed') or '0'}
+end
 local left = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 local cost = tonumber(ARGV[4])
 local release = math.min(left, cost)
@@ -28,4 +33,4 @@ redis.call('SREM', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[3], ARGV[2] .. ':qty', ARGV[3])
 redis.call('HINCRBY', KEYS[3], ARGV[2] .. ':cost', ARGV[4])
 local after = redis.call('HINCRBY', KEYS[1], 'committed', string.format('%d', cost - release))
-return string.format('%d', after)
+return {1, string.format('%d', after)}
