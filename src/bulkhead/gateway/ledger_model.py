@@ -8,8 +8,9 @@ ledger may over-count a fraction of a unit, never under-count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 UNIT = Decimal("0.00000001")
 SCALE = 10**8
@@ -131,3 +132,42 @@ def replay(fills: list[Fill], balances: dict[str, int] | None = None) -> LedgerS
                 position.qty = held
     state.positions = {s: p for s, p in state.positions.items() if p.qty > 0}
     return state
+
+
+def _positive(body: Mapping[str, object], name: str) -> Decimal:
+    raw = body.get(name)
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{name} {raw!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{name} {raw!r} must be a positive number")
+    return value
+
+
+def order_worst_case(
+    body: Mapping[str, object],
+    *,
+    fee_rate: Decimal,
+    slippage: Decimal,
+    best_ask: Decimal | None = None,
+) -> Decimal:
+    """The worst-case cost of a KuCoin spot order body (``side``, ``type``, ``size``,
+    ``price``, ``funds``); a sell commits nothing (0). A size, price or funds that does
+    not parse, or a market buy by size without a best ask, raises ``ValueError``: the
+    gateway refuses such an order rather than guess."""
+    side = body.get("side")
+    if side == "sell":
+        return Decimal(0)
+    if side != "buy":
+        raise ValueError(f"side {side!r} is neither buy nor sell")
+    kind = body.get("type", "limit")
+    if kind == "limit":
+        return limit_cost(_positive(body, "size"), _positive(body, "price"), fee_rate)
+    if kind != "market":
+        raise ValueError(f"type {kind!r} is neither limit nor market")
+    if body.get("funds") not in (None, ""):
+        return market_funds_cost(_positive(body, "funds"))
+    if best_ask is None:
+        raise ValueError("a market buy by size needs the best ask")
+    return market_size_cost(_positive(body, "size"), best_ask, slippage, fee_rate)

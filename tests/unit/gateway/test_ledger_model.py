@@ -14,6 +14,7 @@ from bulkhead.gateway.ledger_model import (
     limit_cost,
     market_funds_cost,
     market_size_cost,
+    order_worst_case,
     qty_units,
     replay,
     sell_effect,
@@ -110,3 +111,37 @@ def test_the_ledger_keys_are_the_bots_own() -> None:
     assert keys.ledger_positions == "bh:{alpha}:ledger:positions"
     assert keys.ledger_lost == "bh:{alpha}:ledger:lost"
     assert keys.ledger_fills == "bh:{alpha}:ledger:fills"
+
+
+def test_an_order_body_gives_its_worst_case_cost_by_kind() -> None:
+    costs = {"fee_rate": D("0.001"), "slippage": D("0.02"), "best_ask": D("0.5")}
+    limit = {"side": "buy", "type": "limit", "size": "10", "price": "0.5"}
+    assert order_worst_case(limit, **costs) == D("5.005")
+    by_funds = {"side": "buy", "type": "market", "funds": "12.5"}
+    assert order_worst_case(by_funds, **costs) == D("12.5")
+    by_size = {"side": "buy", "type": "market", "size": "10"}
+    assert order_worst_case(by_size, **costs) == D("5.1051")
+    assert order_worst_case({"side": "sell", "type": "market", "size": "10"}, **costs) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"side": "buy", "type": "limit", "size": "ten", "price": "0.5"}, "not a number"),
+        ({"side": "buy", "type": "limit", "size": "-1", "price": "0.5"}, "positive"),
+        ({"side": "buy", "type": "limit", "size": "NaN", "price": "0.5"}, "positive"),
+        ({"side": "buy", "type": "limit", "size": "1"}, "not a number"),
+        ({"side": "buy", "type": "stop", "size": "1"}, "neither limit"),
+        ({"side": "hold", "size": "1"}, "neither buy"),
+    ],
+)
+def test_an_order_body_that_does_not_parse_is_refused(body: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        order_worst_case(body, fee_rate=D("0.001"), slippage=D("0.02"), best_ask=D("1"))
+
+
+def test_a_market_buy_by_size_without_a_best_ask_is_refused() -> None:
+    with pytest.raises(ValueError, match="best ask"):
+        order_worst_case(
+            {"side": "buy", "type": "market", "size": "1"}, fee_rate=D(0), slippage=D(0)
+        )
