@@ -15,6 +15,8 @@
 --
 -- The reservation shrinks by the actual cost (never below zero); since a fill costs at most
 -- its worst case, what stays reserved still covers the unfilled part.
+-- A fill of an order the ledger never reserved (placed before it, or lost with Redis) is
+-- still counted: it is a fact, and the cap checks the next reservation against it.
 --
 -- Returns {1, committed after} when counted, {0, committed} when already counted.
 if ARGV[6] ~= '' and redis.call('SADD', KEYS[5], ARGV[6]) == 0 then
