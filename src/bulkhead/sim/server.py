@@ -7,17 +7,14 @@ to run a real HTTP twin inside their own process.
 from __future__ import annotations
 
 import gc
-import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
-from bulkhead.plumbing import WaitTimeout, free_port, wait_until
+from bulkhead.kucoin.serving import BackgroundServer, uvicorn_config
 from bulkhead.sim.app import TwinApp
 from bulkhead.sim.engine import Twin, TwinConfigError
-from bulkhead.sim.protocol import KucoinHttpProtocol
 from bulkhead.sim.scenario import apply_scenario, credentials, load_scenario, write_credentials
 
 
@@ -68,25 +65,6 @@ def _base_dir(scenario_path: Path | None) -> Path:
     return scenario_path.parent.resolve() if scenario_path else Path.cwd()
 
 
-def uvicorn_config(app: TwinApp, host: str, port: int, *, quiet: bool = True) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level="warning" if quiet else "info",
-        access_log=not quiet,
-        # httptools with the twin's limits and KuCoin-shaped refusals (see ``protocol``);
-        # no WebSocket upgrade, so an upgrade request is answered as plain HTTP.
-        http=KucoinHttpProtocol,
-        ws="none",
-        loop="uvloop",
-        timeout_keep_alive=30,
-        proxy_headers=False,
-        server_header=False,
-    )
-
-
 def serve(app: TwinApp, host: str, port: int, *, quiet: bool = True) -> None:
     """Serve ``app`` on HOST:PORT in this thread until interrupted (Ctrl-C)."""
     # The twin keeps every order in memory: move the set-up objects out of the
@@ -96,34 +74,18 @@ def serve(app: TwinApp, host: str, port: int, *, quiet: bool = True) -> None:
     uvicorn.Server(uvicorn_config(app, host, port, quiet=quiet)).run()
 
 
-class TwinServer:
+class TwinServer(BackgroundServer):
     """A real HTTP twin on a background thread: ``with TwinServer(twin) as server: ...``."""
+
+    app: TwinApp
 
     def __init__(self, twin: Twin, port: int | None = None, **app_options: object) -> None:
         self.twin = twin
-        self.port = port or free_port()
-        self.app = TwinApp(twin, **app_options)  # type: ignore[arg-type]
-        self._server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port))
-        self._thread = threading.Thread(target=self._server.run, name="twin", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(TwinApp(twin, **app_options), port, name="twin")  # type: ignore[arg-type]
 
     def __enter__(self) -> TwinServer:
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        self._thread.start()
-        try:
-            wait_until(self._started, 10, 0.02, what="the twin to start")
-        except WaitTimeout:
-            raise RuntimeError("the twin did not start") from None
+        self.start()
         return self
 
-    def _started(self) -> bool:
-        if not self._server.started and not self._thread.is_alive():
-            raise RuntimeError("the twin did not start")
-        return bool(self._server.started)
-
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self.stop()
