@@ -6,7 +6,6 @@ never used up by a run."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from pathlib import Path
 
@@ -25,11 +24,6 @@ from supervisor_kit import (
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.lease import is_held
 from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, Supervisor, SupervisorSettings
-
-
-@pytest.fixture(autouse=True)
-def supervisor_events(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bulkhead.supervisor")
 
 
 def test_quick_failures_back_off_then_give_up_with_the_reason_from_the_last_error(

@@ -5,7 +5,6 @@ nothing."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
@@ -27,11 +26,6 @@ from supervisor_kit import (
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT, Supervisor
-
-
-@pytest.fixture(autouse=True)
-def supervisor_events(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bulkhead.supervisor")
 
 
 def test_the_bot_is_reported_running_only_once_the_health_check_says_it_trades(

@@ -5,7 +5,6 @@ waits for the child."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -27,11 +26,6 @@ from supervisor_kit import (
 
 from bulkhead.fleet.lease import is_held
 from bulkhead.fleet.supervisor import EXIT_OK, Supervisor
-
-
-@pytest.fixture(autouse=True)
-def supervisor_events(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bulkhead.supervisor")
 
 
 def test_a_stop_request_sends_sigint_and_the_child_exits_within_the_grace_period(
