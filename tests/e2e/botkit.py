@@ -14,7 +14,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,9 @@ import pytest
 
 from bulkhead.config.workspace import BotPaths
 from bulkhead.plumbing import WaitTimeout, wait_until, write_private
+from bulkhead.sim.engine import Twin
 from bulkhead.sim.models import Fill
+from bulkhead.sim.server import TwinServer, prepare
 
 #: the variables the example spec's credentials come from; the .env beside a spec supplies them
 CREDENTIAL_ENV = {
@@ -33,6 +36,37 @@ CREDENTIAL_ENV = {
     "passphrase": "BOT1_KUCOIN_API_PASSPHRASE",
 }
 COMMAND_TIMEOUT_S = 150  # `up` itself waits up to 120 s for the bot to run
+#: the twin the end-to-end tests trade on: sub-account bot1 and its trade-only key
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "sim.yaml"
+BOT_KEY = "bot1-trade"
+
+
+# -- the twin -------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """A twin serving on a free port, its keys by name, and a folder for the test's files."""
+
+    twin: Twin
+    url: str
+    root: Path
+    keys: dict[str, dict[str, str]]
+
+    @property
+    def key(self) -> dict[str, str]:
+        """The trade-only key of sub-account bot1."""
+        return self.keys[BOT_KEY]
+
+
+@contextlib.contextmanager
+def twin_rig(root: Path, scenario: Path = SCENARIO) -> Iterator[Rig]:
+    """A fresh twin from ``scenario``. Its credentials file is kept in ``root``, outside
+    every spec folder, so a secret scan of a bot's files never finds it by construction."""
+    prepared = prepare(scenario, credentials_out=root / "twin-creds.json")
+    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
+    with TwinServer(prepared.twin) as server:
+        yield Rig(twin=prepared.twin, url=server.url, root=root, keys=keys)
 
 
 # -- specs and commands ---------------------------------------------------------------------

@@ -34,13 +34,10 @@ import pytest
 
 from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet.lease import lease_holder
-from bulkhead.sim.engine import Twin
-from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "examples" / "sim.yaml"
 SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
 EXAMPLE_TWIN_URL = "http://127.0.0.1:8899"
 EXAMPLE_BUDGET = "budget: {amount: 100, currency: USDT}"
@@ -59,23 +56,12 @@ REL = 1e-8
 # -- the twin -------------------------------------------------------------------------------
 
 
-@dataclass
-class Rig:
-    twin: Twin
-    url: str
-    root: Path
-    keys: dict[str, dict[str, str]]
-
-
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    root = tmp_path_factory.mktemp("bot_lifecycle")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[botkit.Rig]:
     # The twin's credentials file stays outside every spec folder: the secret scan of a
     # bot's .bulkhead tree must not find them there by construction.
-    prepared = prepare(SCENARIO, credentials_out=root / "twin-creds.json")
-    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
-    with TwinServer(prepared.twin) as server:
-        yield Rig(twin=prepared.twin, url=server.url, root=root, keys=keys)
+    with botkit.twin_rig(tmp_path_factory.mktemp("bot_lifecycle")) as rig:
+        yield rig
 
 
 # -- specs, commands, files -----------------------------------------------------------------
@@ -134,7 +120,7 @@ def _bring_down(spec: Path) -> list[botkit.Process]:
 
 @dataclass
 class LiveRun:
-    rig: Rig
+    rig: botkit.Rig
     spec: Path
     paths: BotPaths
     key: dict[str, str]
@@ -171,7 +157,7 @@ class LiveRun:
 
 
 @pytest.fixture(scope="module")
-def live(rig: Rig) -> Iterator[LiveRun]:
+def live(rig: botkit.Rig) -> Iterator[LiveRun]:
     """bot1, live on the twin, started once with `bulkhead up`; always brought down."""
     key = rig.keys[BOT_KEY]
     spec = _write_spec(rig.root / "live", rig.url, key)
@@ -425,7 +411,9 @@ def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
 # -- starts that must be refused --------------------------------------------------------------
 
 
-def _refused_start(rig: Rig, spec: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _refused_start(
+    rig: botkit.Rig, spec: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """`bulkhead up` of a bot that must not start: its output, and its preflight event."""
     paths = _paths(spec)
     orders_before = len(rig.twin.state.orders)
@@ -462,7 +450,7 @@ def _checks(preflight: dict[str, Any]) -> dict[str, str]:
     return {c["name"]: c["status"] for c in preflight["report"]["checks"]}
 
 
-def test_live_start_is_refused_with_a_master_key(rig: Rig) -> None:
+def test_live_start_is_refused_with_a_master_key(rig: botkit.Rig) -> None:
     master_key = rig.keys[MASTER_KEY]
     spec = _write_spec(rig.root / "master-key", rig.url, master_key)
 
@@ -484,7 +472,7 @@ def test_live_start_is_refused_with_a_master_key(rig: Rig) -> None:
         assert master_key[part] not in up.stdout + up.stderr
 
 
-def test_budget_below_the_exchange_minimum_refuses_to_start(rig: Rig) -> None:
+def test_budget_below_the_exchange_minimum_refuses_to_start(rig: botkit.Rig) -> None:
     # A stake of 0.10 USDT clears the spec's floor (KuCoin's 0.1 minFunds) but not XRP's
     # size minimum on the twin: 0.1 XRP at 1.02-1.22 USDT (data/ohlcv/XRP_USDT-5m).
     spec = _write_spec(rig.root / "tiny-budget", rig.url, rig.keys[BOT_KEY], budget="0.11")

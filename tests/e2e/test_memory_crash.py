@@ -45,13 +45,10 @@ from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.server import ManagedRedis
 from bulkhead.memory.store import MemoryStore
 from bulkhead.plumbing import WaitTimeout, wait_until
-from bulkhead.sim.engine import Twin
-from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "examples" / "sim.yaml"
 SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
 BOT = "bot1"
 BOT_KEY = "bot1-trade"
@@ -76,27 +73,17 @@ REL = 1e-9
 # -- the twin -------------------------------------------------------------------------------
 
 
-@dataclass
-class Rig:
-    twin: Twin
-    url: str
-    root: Path
-    key: dict[str, str]
-
-
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path) -> Iterator[botkit.Rig]:
     """A fresh twin per test: its fills are then exactly the fills of this test's bot."""
-    prepared = prepare(SCENARIO, credentials_out=tmp_path / "twin-creds.json")
-    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
-    with TwinServer(prepared.twin) as server:
-        yield Rig(twin=prepared.twin, url=server.url, root=tmp_path, key=keys[BOT_KEY])
+    with botkit.twin_rig(tmp_path) as rig:
+        yield rig
 
 
 # -- spec, commands, files ------------------------------------------------------------------
 
 
-def _write_spec(directory: Path, rig: Rig) -> Path:
+def _write_spec(directory: Path, rig: botkit.Rig) -> Path:
     document = yaml.safe_load(SPEC_EXAMPLE.read_text())
     (bot,) = document["bots"]
     assert bot["name"] == BOT, bot
@@ -175,7 +162,7 @@ def _bring_down(spec: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _twin_orders(rig: Rig) -> str:
+def _twin_orders(rig: botkit.Rig) -> str:
     bot = rig.twin.user_by_name(BOT)
     lines = [
         f"  {o.id} {o.side} {o.type} stop={o.stop or '-'} size={o.size} deal={o.deal_size} "
@@ -188,7 +175,7 @@ def _twin_orders(rig: Rig) -> str:
 
 
 @contextlib.contextmanager
-def _diagnosed(spec: Path, rig: Rig) -> Iterator[None]:
+def _diagnosed(spec: Path, rig: botkit.Rig) -> Iterator[None]:
     """On any failure inside, print the logs' tails and the twin's view of the bot."""
     try:
         yield
@@ -284,7 +271,7 @@ def _check_memory_has_no_duplicates(memory: Memory) -> None:
     assert not repeated, f"closes announced more than once: {repeated}"
 
 
-def _check_against_twin_and_database(rig: Rig, spec: Path, memory: Memory) -> None:
+def _check_against_twin_and_database(rig: botkit.Rig, spec: Path, memory: Memory) -> None:
     database = _paths(spec).database
     bot = rig.twin.user_by_name(BOT)
     fills: dict[str, list[Any]] = {}
@@ -466,7 +453,7 @@ def _kill_redis_until_the_bot_notices(spec: Path) -> tuple[float, float, bool]:
 # -- the tests ------------------------------------------------------------------------------
 
 
-def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig) -> None:
+def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: botkit.Rig) -> None:
     spec = _write_spec(rig.root / "crash", rig)
     paths = _paths(spec)
     started = time.monotonic()
@@ -532,7 +519,7 @@ def test_memory_matches_the_exchange_after_freqtrade_and_redis_crashes(rig: Rig)
         _bring_down(spec)
 
 
-def test_memory_written_in_one_run_is_there_in_the_next(rig: Rig) -> None:
+def test_memory_written_in_one_run_is_there_in_the_next(rig: botkit.Rig) -> None:
     spec = _write_spec(rig.root / "restart", rig)
     paths = _paths(spec)
     try:

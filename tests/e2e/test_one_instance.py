@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,10 @@ from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet.lease import lease_holder, read_record
 from bulkhead.fleet.supervisor import MAX_QUICK_FAILURES
 from bulkhead.plumbing import free_port
-from bulkhead.sim.engine import Twin
-from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "examples" / "sim.yaml"
 SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
 EXAMPLE_TWIN_URL = "http://127.0.0.1:8899"
 BOT = "bot1"
@@ -45,21 +41,10 @@ RESTART_DEADLINE_S = 150
 GIVE_UP_DEADLINE_S = 420
 
 
-@dataclass
-class Rig:
-    twin: Twin
-    url: str
-    root: Path
-    keys: dict[str, dict[str, str]]
-
-
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    root = tmp_path_factory.mktemp("one_instance")
-    prepared = prepare(SCENARIO, credentials_out=root / "twin-creds.json")
-    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
-    with TwinServer(prepared.twin) as server:
-        yield Rig(twin=prepared.twin, url=server.url, root=root, keys=keys)
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[botkit.Rig]:
+    with botkit.twin_rig(tmp_path_factory.mktemp("one_instance")) as rig:
+        yield rig
 
 
 def _spec(directory: Path, url: str, key: dict[str, str], *, mode: str = "live") -> Path:
@@ -95,7 +80,7 @@ class DeathWatch(threading.Thread):
         self.gone_at = time.time()
 
 
-def test_a_killed_supervisor_never_leaves_two_instances_trading(rig: Rig) -> None:
+def test_a_killed_supervisor_never_leaves_two_instances_trading(rig: botkit.Rig) -> None:
     spec = _spec(rig.root / "killed", rig.url, rig.keys[BOT_KEY])
     paths = _paths(spec)
     bot_uid = rig.twin.user_by_name(BOT).uid
@@ -158,7 +143,7 @@ def test_a_killed_supervisor_never_leaves_two_instances_trading(rig: Rig) -> Non
     assert leftovers == [], "`bulkhead down` left these running (now killed)"
 
 
-def test_a_bot_that_cannot_stay_up_is_reported_failing_and_given_up(rig: Rig) -> None:
+def test_a_bot_that_cannot_stay_up_is_reported_failing_and_given_up(rig: botkit.Rig) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     spec = _spec(rig.root / "unreachable", nowhere, rig.keys[BOT_KEY], mode="dry_run")
     paths = _paths(spec)

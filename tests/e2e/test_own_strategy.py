@@ -38,13 +38,10 @@ from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.memory.deployment import prepare_memory
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import MemoryStore
-from bulkhead.sim.engine import Twin
-from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "examples" / "sim.yaml"
 SPEC_EXAMPLE = ROOT / "examples" / "bulkhead.yaml"
 BOT = "bot1"
 BOT_KEY = "bot1-trade"
@@ -142,24 +139,14 @@ STRATEGY_SOURCE = textwrap.dedent(
 # -- the twin, the spec ---------------------------------------------------------------------
 
 
-@dataclass
-class Rig:
-    twin: Twin
-    url: str
-    root: Path
-    key: dict[str, str]
-
-
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path) -> Iterator[botkit.Rig]:
     """A fresh twin: its orders and fills are then exactly this test's bot's."""
-    prepared = prepare(SCENARIO, credentials_out=tmp_path / "twin-creds.json")
-    keys = {str(c["name"]): {k: str(v) for k, v in c.items()} for c in prepared.credentials}
-    with TwinServer(prepared.twin) as server:
-        yield Rig(twin=prepared.twin, url=server.url, root=tmp_path, key=keys[BOT_KEY])
+    with botkit.twin_rig(tmp_path) as rig:
+        yield rig
 
 
-def _write_spec(directory: Path, rig: Rig) -> Path:
+def _write_spec(directory: Path, rig: botkit.Rig) -> Path:
     """The example spec aimed at the twin, running the strategy file written beside it."""
     strategy = directory / STRATEGY_FILE
     strategy.parent.mkdir(parents=True)
@@ -256,7 +243,7 @@ def _read_memory(spec: Path) -> Memory:
 # -- the test -------------------------------------------------------------------------------
 
 
-def test_own_strategy_file_runs_live_under_bulkheads_layer(rig: Rig) -> None:
+def test_own_strategy_file_runs_live_under_bulkheads_layer(rig: botkit.Rig) -> None:
     spec = _write_spec(rig.root / "deployment", rig)
     paths = _paths(spec)
     started = time.monotonic()
@@ -398,7 +385,7 @@ def _check_bulkheads_memory(memory: Memory, trade: sqlite3.Row, filled: list[sql
     assert "stake" not in decisions[0], "order mechanics stay in the log"
 
 
-def _check_the_twin(rig: Rig, filled: list[sqlite3.Row]) -> None:
+def _check_the_twin(rig: botkit.Rig, filled: list[sqlite3.Row]) -> None:
     """The entry the user's stake sized is the twin's order, filled for that money."""
     bot = rig.twin.user_by_name(BOT)
     fills = list(rig.twin.state.fills)
