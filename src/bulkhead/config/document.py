@@ -43,7 +43,7 @@ try:
 except ImportError:  # PyYAML built without libyaml: the pure-Python parser does the same
     HAVE_LIBYAML = False
 
-from bulkhead.config.problems import SpecError, one_line, shown
+from bulkhead.config.problems import HIDDEN_KEY, SENSITIVE_KEYS, SpecError, one_line, shown
 
 #: largest spec file read; a fleet of 100 fully commented bots takes about 170 KiB
 MAX_BYTES = 256 * 1024
@@ -166,12 +166,19 @@ class _BoundedComposer(Composer):
         super().__init__()
         self._depth = 0
         self._nodes = 0
+        #: the keys above the node being composed: under a sensitive one (credentials,
+        #: admin_password, ...) no key is ever quoted, since a secret may stand there
+        self._keys: list[str] = []
 
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)
         self._depth += 1
         self._nodes += 1
+        # a mapping's value is composed with its key node as ``index``
+        under_key = isinstance(index, ScalarNode)
+        if under_key:
+            self._keys.append(str(index.value))
         try:
             if self._depth > MAX_DEPTH:
                 raise SpecError(
@@ -187,6 +194,8 @@ class _BoundedComposer(Composer):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+            if under_key:
+                self._keys.pop()
 
     def _next_mark(self) -> yaml.Mark:
         mark: yaml.Mark = self.peek_event().start_mark
@@ -200,9 +209,11 @@ class _BoundedComposer(Composer):
                 continue
             earlier = first.setdefault((key.tag, key.value), key)
             if earlier is not key:
+                secret = any(name in SENSITIVE_KEYS for name in self._keys)
+                named = HIDDEN_KEY if secret else f"the key {shown(key.value)}"
                 raise SpecError(
                     [
-                        f"the key {shown(key.value)} is written twice in one mapping, at "
+                        f"{named} is written twice in one mapping, at "
                         f"{_at(earlier)} and {_at(key)}: YAML would keep only the last; "
                         "keep one"
                     ]

@@ -157,6 +157,13 @@ def test_a_key_written_twice_in_one_mapping_is_refused_with_both_lines():
     ]
 
 
+def test_a_key_written_twice_under_credentials_is_refused_without_quoting_it():
+    text = b"bots:\n- credentials:\n    my-real-secret: 1\n    my-real-secret: 2\n"
+    (line,) = refusal(text)
+    assert line.startswith("<hidden key> is written twice in one mapping, at line 3")
+    assert "my-real-secret" not in line
+
+
 def test_a_merge_key_may_still_be_overridden_by_a_key_of_the_mapping():
     document = load_document(b"base: &b {x: 1, y: 2}\nmine: {<<: *b, x: 3}\n")
     assert document["mine"] == {"x": 3, "y": 2}
