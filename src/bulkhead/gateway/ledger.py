@@ -43,7 +43,7 @@ from bulkhead.gateway.ledger_model import (
     to_units,
 )
 from bulkhead.memory import scripts
-from bulkhead.memory.keys import BotKeys
+from bulkhead.memory.keys import GatewayKeys
 
 BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
 LEDGER_UNAVAILABLE = "LEDGER_UNAVAILABLE"
@@ -125,7 +125,7 @@ class Ledger:
         self, client: redis.Redis, bot: str, budget: Decimal, *, compound: bool = False
     ) -> None:
         self.client = client
-        self.keys = BotKeys(bot)
+        self.keys = GatewayKeys(bot)
         self.budget = to_units(budget, up=False)
         self.compound = compound
         self._reserve = scripts.register(client, "ledger_reserve")

@@ -23,11 +23,19 @@ file). The sorted-set indexes give the order (and the time ranges) the hashes la
 | ``bh:{bot}:insight:<id>`` | hash with TTL | analysis, operator, advisor | expires |
 | ``bh:{bot}:insights`` | sorted set: insight id by creation (ms) | same | pruned with them |
 | ``bh:{bot}:meta`` | hash | recorder | forever |
-| ``bh:{bot}:ledger`` | hash: ``committed``, ``realized`` | gateway ledger | rebuilt at start |
-| ``bh:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
-| ``bh:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | gateway ledger | till sold |
-| ``bh:{bot}:ledger:lost`` | set: clientOids whose answer was lost | gateway ledger | until found |
-| ``bh:{bot}:ledger:fills`` | set: trade ids already counted | gateway ledger | reset by rebuild |
+| ``bhgw:{bot}:ledger`` | hash: ``committed``, ``realized`` | gateway ledger | rebuilt at start |
+| ``bhgw:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
+| ``bhgw:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | ledger | till sold |
+| ``bhgw:{bot}:ledger:lost`` | set: clientOids whose answer was lost | ledger | until found |
+| ``bhgw:{bot}:ledger:fills`` | set: trade ids already counted | ledger | reset by rebuild |
+| ``bhgw:{bot}:ledger:oids`` | hash: orderId -> clientOid | gateway | until closed |
+| ``bhgw:{bot}:state`` | hash: ``state``, ``reason``, ``since``, ``by`` | gateway, CLI | forever |
+| ``bhgw:{bot}:decisions`` | stream of gateway decisions | gateway | capped (MAXLEN ~) |
+
+The gateway's keys (``bhgw:``) sit outside every bot's ACL pattern (``bh:{bot}:*``): a bot,
+whatever its strategy does with its own Redis user, cannot touch its ledger, its trading
+state or the record of the gateway's decisions. The hash tag is the same ``{bot}``, so a
+bot's gateway keys share a slot with each other (multi-key scripts).
 
 The ledger's amounts are exact integers of 1e-8 (stake currency; quantities: base currency).
 """
@@ -39,6 +47,8 @@ from dataclasses import dataclass
 
 BOT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 ROOT = "bh"
+#: the gateway's namespace: not covered by any bot's ACL user
+GATEWAY_ROOT = "bhgw"
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,21 @@ class BotKeys:
     def meta(self) -> str:
         return f"{self.prefix}meta"
 
+
+@dataclass(frozen=True)
+class GatewayKeys:
+    """The keys the gateway keeps about one bot, out of that bot's reach."""
+
+    bot: str
+
+    def __post_init__(self) -> None:
+        if not BOT_NAME.match(self.bot):
+            raise ValueError(f"bot name {self.bot!r} cannot be used in a Redis key")
+
+    @property
+    def prefix(self) -> str:
+        return f"{GATEWAY_ROOT}:{{{self.bot}}}:"
+
     @property
     def ledger(self) -> str:
         """The budget ledger's totals: ``committed`` and ``realized`` (integers, 1e-8 stake)."""
@@ -125,3 +150,20 @@ class BotKeys:
     def ledger_fills(self) -> str:
         """Trade ids the ledger has counted, so a fill reported twice counts once."""
         return f"{self.prefix}ledger:fills"
+
+    @property
+    def ledger_oids(self) -> str:
+        """orderId -> clientOid of accepted buys, so fills (which name the orderId) find
+        their reservation."""
+        return f"{self.prefix}ledger:oids"
+
+    @property
+    def state(self) -> str:
+        """The bot's trading state: ``state`` (ACTIVE, REDUCING, HALTED), ``reason``,
+        ``since`` (ms), ``by`` (operator or gateway)."""
+        return f"{self.prefix}state"
+
+    @property
+    def decisions(self) -> str:
+        """The gateway's decisions about this bot's requests, newest last (a capped stream)."""
+        return f"{self.prefix}decisions"

@@ -218,7 +218,7 @@ def test_a_bots_ledger_touches_only_its_own_keys(ledger: Ledger, client: redis.R
     ledger.reserve("a", D("90"))
     assert other.reserve("a", D("10")).allowed
     assert all(
-        key.startswith(b"bh:{alpha}:") or key.startswith(b"bh:{beta}:")
+        key.startswith(b"bhgw:{alpha}:") or key.startswith(b"bhgw:{beta}:")
         for key in client.scan_iter()
     )
     assert other.snapshot().committed == D("10")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bulkhead.gateway.ledger import Ledger
-from bulkhead.memory.keys import BotKeys
+from bulkhead.memory.keys import GatewayKeys
 from bulkhead.memory.server import Connection, ManagedRedis
 
 PROCESSES = 6
@@ -61,7 +61,7 @@ def test_hundreds_of_concurrent_buys_never_take_committed_above_the_cap(
     watcher = connection.client()
     peak = 0
     while any(worker.is_alive() for worker in workers) and results.qsize() < PROCESSES:
-        peak = max(peak, int(watcher.hget(BotKeys("alpha").ledger, "committed") or 0))
+        peak = max(peak, int(watcher.hget(GatewayKeys("alpha").ledger, "committed") or 0))
     assert D(peak) / 10**8 <= BUDGET
     kept = [D(results.get(timeout=60)) for _ in workers]
     for worker in workers:

@@ -20,7 +20,7 @@ from bulkhead.gateway.ledger_model import (
     sell_effect,
     to_units,
 )
-from bulkhead.memory.keys import BotKeys
+from bulkhead.memory.keys import GatewayKeys
 
 
 def test_a_limit_buy_costs_size_times_price_plus_fee_at_worst() -> None:
@@ -105,12 +105,12 @@ def test_the_exchange_state_becomes_reservations_positions_and_realized_pnl() ->
 
 
 def test_the_ledger_keys_are_the_bots_own() -> None:
-    keys = BotKeys("alpha")
-    assert keys.ledger == "bh:{alpha}:ledger"
-    assert keys.ledger_orders == "bh:{alpha}:ledger:orders"
-    assert keys.ledger_positions == "bh:{alpha}:ledger:positions"
-    assert keys.ledger_lost == "bh:{alpha}:ledger:lost"
-    assert keys.ledger_fills == "bh:{alpha}:ledger:fills"
+    keys = GatewayKeys("alpha")
+    assert keys.ledger == "bhgw:{alpha}:ledger"
+    assert keys.ledger_orders == "bhgw:{alpha}:ledger:orders"
+    assert keys.ledger_positions == "bhgw:{alpha}:ledger:positions"
+    assert keys.ledger_lost == "bhgw:{alpha}:ledger:lost"
+    assert keys.ledger_fills == "bhgw:{alpha}:ledger:fills"
 
 
 def test_an_order_body_gives_its_worst_case_cost_by_kind() -> None:
