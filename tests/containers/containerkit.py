@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkhead.plumbing import WaitTimeout, free_port, wait_until
+from bulkhead.plumbing import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "deploy" / "standin"
@@ -392,21 +391,6 @@ def _build_from_stdin(engine: Engine, tag: str, dockerfile: Path, base: str) -> 
 
 
 # -- the running project --------------------------------------------------------------------
-
-
-def free_port_pair() -> int:
-    """A port P such that P and P + 1 are free on loopback now."""
-    for _ in range(200):
-        port = free_port()
-        if port >= 65535:
-            continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports on loopback")
 
 
 def inspect(engine: Engine, container: str) -> dict[str, Any]:

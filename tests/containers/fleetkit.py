@@ -1,10 +1,11 @@
 """The container tests' deployment: two bots on one twin in the generated Compose project,
 driven as an operator would, and looked into from the host and from inside its containers.
 
-``alpha`` trades live (TwinScalper, a round trip every ~20 s), ``beta`` runs dry. The
-project is written by ``bulkhead compose --twin`` and its keys by ``bulkhead twin-keys``;
-it runs through the Docker runtime (``bulkhead.fleet.docker``), which ``bulkhead up/down/
-status/logs`` drive with ``runtime: docker``.
+``alpha`` trades live (TwinScalper, a round trip every ~20 s), ``beta`` runs dry; both
+through the project's order gateway, which alone holds their keys and alone reaches the
+twin. The project is written by ``bulkhead compose --twin`` and its keys by ``bulkhead
+twin-keys``; it runs through the Docker runtime (``bulkhead.fleet.docker``), which
+``bulkhead up/down/status/logs`` drive with ``runtime: docker``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bulkhead.plumbing import WaitTimeout, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROJECT = "bulkhead-containers-test"
+SERVICES = ("bot-alpha", "bot-beta", "gateway", "twin", "redis")
 #: set to 1 to leave the deployment running after the tests, to look into it
 KEEP_ENV = "BULKHEAD_CONTAINERS_KEEP"
 BOT, OTHER = "alpha", "beta"
@@ -100,7 +102,6 @@ class Deployment:
     directory: Path
     spec: Path
     project: docker.Project
-    first_port: int
 
     # -- driving it ------------------------------------------------------------------------
 
@@ -126,10 +127,16 @@ class Deployment:
         command = [self.engine.docker, "compose", "--project-directory", str(self.directory)]
         return containerkit.run([*command, *args], timeout=timeout, check=check)
 
-    def probe(self, service: str, name: str, *args: str) -> Any:
+    def probe(self, service: str, name: str, *args: str, stdin: str | None = None) -> Any:
         """``probe_NAME.py`` run in the service's container; in a one-off container of the
-        service (same image, environment, secrets and networks) when it is stopped."""
+        service (same image, environment, secrets and networks) when it is stopped.
+        ``stdin``: what the probe reads (values that must not go on its command line)."""
         script = (HERE / f"probe_{name}.py").read_text()
+        if stdin is not None:
+            command = [self.engine.docker, "compose", "--project-directory", str(self.directory)]
+            command += ["exec", "-T", service, "python", "-c", script, *args]
+            done = containerkit.run(command, timeout=120, input_bytes=stdin.encode())
+            return json.loads(done.stdout.strip().splitlines()[-1])
         if docker.status(self.project, [service])[service].state == "running":
             return containerkit.probe(self.engine, self.directory, service, script, *args)
         out = self.compose(
@@ -164,14 +171,34 @@ class Deployment:
         found: dict[str, Any] = self.probe("twin", "twin")
         return found
 
-    def secret_values(self) -> set[str]:
-        """Every secret of the deployment: the files under secrets/, each bot's REST API
-        login (in its volume), and the twin keys' secrets."""
-        values = {
-            path.read_text().strip()
-            for path in (self.directory / "secrets").rglob("*")
-            if path.is_file() and path.name != "users.acl"
+    def exchange_keys(self, bot: str) -> dict[str, str]:
+        """The bot's real (twin) key, as `bulkhead twin-keys` put it in secrets/<bot>/."""
+        folder = self.directory / "secrets" / bot
+        return {
+            f"{bot} {part}": (folder / part).read_text().strip()
+            for part in ("api_key", "secret", "passphrase")
         }
+
+    def gateway_credential(self, bot: str) -> dict[str, str]:
+        """The bot's gateway credential, as `bulkhead compose` generated it."""
+        loaded: dict[str, str] = json.loads(
+            (self.directory / "secrets" / bot / "gateway_credential").read_text()
+        )
+        return loaded
+
+    def secret_values(self) -> set[str]:
+        """Every secret of the deployment: the files under secrets/ (the secret and the
+        passphrase of each gateway credential), each bot's REST API login (in its volume),
+        and the twin keys' secrets."""
+        values: set[str] = set()
+        for path in (self.directory / "secrets").rglob("*"):
+            if not path.is_file() or path.name == "users.acl":
+                continue
+            if path.name == "gateway_credential":
+                credential = json.loads(path.read_text())
+                values |= {credential["secret"], credential["passphrase"]}
+            else:
+                values.add(path.read_text().strip())
         for bot in BOTS:
             api = json.loads((self.bot_files(bot) / "api.json").read_text())
             values |= {str(api[key]) for key in ("password", "jwt_secret_key", "ws_token")}
@@ -179,7 +206,7 @@ class Deployment:
 
     def diagnosis(self) -> str:
         parts = [self.compose("ps", "--all", check=False)]
-        for service in ("bot-alpha", "bot-beta", "twin", "redis"):
+        for service in SERVICES:
             logs = self.compose("logs", "--no-color", "--tail", "25", service, check=False)
             parts.append(f"--- {service} ---\n{logs}")
         return "\n".join(parts)
@@ -264,7 +291,6 @@ def deploy(
         directory=directory,
         spec=spec,
         project=docker.Project(directory, docker=engine.docker),
-        first_port=containerkit.free_port_pair(),
     )
     written = deployment.cli(
         "compose",
@@ -273,8 +299,6 @@ def deploy(
         images.bulkhead,
         "--redis-image",
         images.redis,
-        "--first-port",
-        str(deployment.first_port),
         "--project",
         PROJECT,
         "--cpus",

@@ -2,13 +2,15 @@
 walls, and what survives ``down``/``up`` and a killed container.
 
 Two bots on one twin: ``alpha`` trades live (TwinScalper, a round trip every ~20 s),
-``beta`` runs dry. Everything goes through what a user runs: ``bulkhead compose --twin``,
-``bulkhead twin-keys``, and the Docker runtime (``bulkhead.fleet.docker``, which ``bulkhead
-up/down/status/logs`` drive with ``runtime: docker``). The tests run in file order on one
+``beta`` runs dry, each through the order gateway (bot -> gateway -> twin), which alone
+holds their keys; the bots sit on internal networks that lead only to the gateway and
+Redis. Everything goes through what a user runs: ``bulkhead compose --twin``, ``bulkhead
+twin-keys``, and the Docker runtime (``bulkhead.fleet.docker``, which ``bulkhead up/down/
+status/logs`` drive with ``runtime: docker``). The tests run in file order on one
 deployment; each polls with a deadline and fails with the state of every container.
 
 Traffic stays on this machine: the containers talk over the project's own bridge networks,
-the test only to loopback (published REST ports) and into the containers it started.
+the test only into the containers it started and to their addresses on those networks.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bulkhead.fleet import docker
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
+PARTS = ("api_key", "secret", "passphrase")
 #: Freqtrade's pre-configuration lines (before it applies the rendered log_config)
 FREQTRADE_PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - [A-Z]+ - ")
 
@@ -108,24 +111,19 @@ def test_the_fleet_comes_up_healthy_and_trades_a_round_trip_on_the_twin(fleet: D
             path = fleet.directory / "secrets" / bot / part
             assert path.stat().st_uid == 1000 or os.geteuid() != 0
             assert path.stat().st_mode & 0o077 == 0
-    fleet.up([f"bot-{bot}" for bot in BOTS], "fleet: bots up to healthy")
+    # `bulkhead up`'s way: the bots, and what they depend on first (Redis, the gateway).
+    fleet.up([f"bot-{bot}" for bot in BOTS], "fleet: gateway and bots up to healthy")
 
     first = fleet.next_closed_trade(0, "fleet: first round trip after healthy")
     assert first >= 1
 
-    # Preflight passed before live trading; the logs are the JSON events, secrets redacted.
-    lines = list(docker.logs(fleet.project, f"bot-{BOT}", lines=100_000))
-    entries, plain = [], []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = None
-        (entries.append(entry) if isinstance(entry, dict) else plain.append(line))
+    # The bot traded through the gateway with its gateway credential; the logs are the
+    # JSON events, secrets redacted.
+    entries, plain, lines = _events(fleet, f"bot-{BOT}")
     names = Counter(str(e.get("event")) for e in entries)
-    preflight = [e for e in entries if e.get("event") == "preflight"]
-    assert preflight, "no preflight event\n" + "\n".join(lines[-40:])
-    assert preflight[0]["passed"] is True, preflight[0]
+    access = [e for e in entries if e.get("event") == "gateway_access"]
+    assert access, "no gateway_access event\n" + "\n".join(lines[-40:])
+    assert access[0]["url"] == "http://gateway:8090", access[0]
     for name in ("supervisor_start", "config_rendered", "freqtrade_started", "entry_signal"):
         assert names[name] >= 1, f"no {name} in `docker compose logs`: {names}"
     assert names["order_filled"] >= 2, names
@@ -137,11 +135,38 @@ def test_the_fleet_comes_up_healthy_and_trades_a_round_trip_on_the_twin(fleet: D
         f"{len(entries)} JSON events, {len(plain)} plain (Freqtrade before its log config)"
     )
 
+    # The gateway ran the preflight on alpha's real key, serves both bots, and forwarded
+    # alpha's orders to the twin; none of its log lines shows a secret either.
+    gateway, _, gateway_lines = _events(fleet, "gateway")
+    preflight = [e for e in gateway if e.get("event") == "gateway_preflight"]
+    assert [(e["bot"], e["passed"]) for e in preflight] == [(BOT, True)], preflight
+    serving = [e for e in gateway if e.get("event") == "gateway_serving"]
+    assert serving, "\n".join(gateway_lines[-40:])
+    assert serving[-1]["bots"] == {b: {"served": True, "reason": ""} for b in BOTS}
+    forwarded = [e for e in gateway if e.get("event") == "gateway_forwarded"]
+    assert len([e for e in forwarded if e.get("bot") == BOT]) >= 2, Counter(
+        str(e.get("event")) for e in gateway
+    )
+    assert not [e for e in forwarded if e.get("bot") == OTHER]  # dry run: no order leaves
+    assert not [line for line in gateway_lines if any(value in line for value in secrets)]
+    fleet.report.facts["gateway log lines"] = f"{len(gateway)} JSON events"
+    # The operator's view of the gateway's books, where they are: in the gateway's container,
+    # as its own Redis user.
+    guarded = json.loads(
+        fleet.compose(
+            "exec", "-T", "gateway", "bulkhead", "guard", BOT, "--spec", "/config/bulkhead.yaml",
+            "--json",
+        )
+    )  # fmt: skip
+    assert guarded["state"]["state"] == "ACTIVE", guarded
+    assert guarded["decisions"], guarded
+
     # What `bulkhead status` and `bulkhead logs` show.
     states = docker.status(fleet.project)
     assert {name: s.describe() for name, s in states.items()} == {
         "bot-alpha": "running",
         "bot-beta": "running",
+        "gateway": "running",
         "redis": "running",
         "twin": "running",
     }
@@ -156,6 +181,20 @@ def test_the_fleet_comes_up_healthy_and_trades_a_round_trip_on_the_twin(fleet: D
         shown = fleet.cli("logs", BOT, "-n", "400")
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert "order_filled" in shown.stdout
+
+
+def _events(fleet: Deployment, service: str) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The service's log: its JSON events, its other lines, and all of its lines."""
+    lines = list(docker.logs(fleet.project, service, lines=100_000))
+    entries: list[dict[str, Any]] = []
+    plain: list[str] = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        (entries.append(entry) if isinstance(entry, dict) else plain.append(line))
+    return entries, plain, lines
 
 
 # -- the walls ------------------------------------------------------------------------------
@@ -196,7 +235,13 @@ def _size(text: str) -> int:
 
 
 def test_every_container_is_walled_in(fleet: Deployment) -> None:
-    services = {"bot-alpha": "1000", "bot-beta": "1000", "twin": "1000", "redis": None}
+    services = {
+        "bot-alpha": "1000",
+        "bot-beta": "1000",
+        "gateway": "1000",
+        "twin": "1000",
+        "redis": None,
+    }
     secrets = fleet.secret_values()
     assert len(secrets) >= 10
     for service, uid in services.items():
@@ -227,7 +272,7 @@ def test_every_container_is_walled_in(fleet: Deployment) -> None:
         assert quota != "max", walls
         assert int(quota) / int(period) == host["NanoCpus"] / 1e9, walls
         assert int(walls["memory"]) == host["Memory"], walls
-        if service.startswith("bot-"):
+        if service.startswith("bot-") or service == "gateway":
             assert host["NanoCpus"] / 1e9 == CPUS
             assert host["Memory"] == _size(MEMORY)
 
@@ -242,9 +287,7 @@ def test_every_container_is_walled_in(fleet: Deployment) -> None:
         refused = {k: v for k, v in tried.items() if not k.startswith("own")}
         assert "ok" not in refused.values(), tried
         mounted = fleet.compose("exec", "-T", f"bot-{me}", "ls", "/run/secrets").split()
-        assert sorted(mounted) == sorted(
-            f"{me}_{part}" for part in ("api_key", "secret", "passphrase", "redis_password")
-        )
+        assert sorted(mounted) == [f"{me}_gateway_credential", f"{me}_redis_password"]
 
     # The Redis health check passes as its user, and an error reply would fail it.
     redis = fleet.container("redis")
@@ -261,29 +304,75 @@ def test_every_container_is_walled_in(fleet: Deployment) -> None:
         assert done.returncode != 0, (attempt, done.stdout, done.stderr)
         assert "PONG" not in done.stdout, attempt
 
-    # One bot cannot reach another's REST API, by name, by address, or by its published port.
-    for me, other, index in ((BOT, OTHER, 1), (OTHER, BOT, 0)):
+    # The gateway holds every bot's key and every gateway credential, nothing of a bot's
+    # memory; its own Redis user reaches only the gateway's keys.
+    held = fleet.compose("exec", "-T", "gateway", "find", "/run/secrets", "-type", "f").split()
+    keys = [f"/run/secrets/{bot}_{part}" for bot in BOTS for part in PARTS]
+    folder = "/run/secrets/gateway-credentials"
+    credentials = [f"{folder}/{bot}.gateway-credential.json" for bot in BOTS]
+    assert sorted(held) == sorted([*keys, *credentials, "/run/secrets/gateway-redis-password"])
+
+
+def test_a_bots_only_way_out_is_the_gateway_and_it_holds_no_exchange_secret(
+    fleet: Deployment,
+) -> None:
+    networks = {
+        name.removeprefix(f"{PROJECT}_"): json.loads(
+            fleet.engine("network", "inspect", name, "--format", "{{json .}}")
+        )
+        for name in fleet.engine("network", "ls", "--format", "{{.Name}}").split()
+        if name.startswith(f"{PROJECT}_")
+    }
+    assert sorted(networks) == sorted([*(f"bot-{bot}" for bot in BOTS), "exchange"])
+    # every network internal: with the twin here, even the gateway has no route off the machine
+    assert {name: n["Internal"] for name, n in networks.items()} == dict.fromkeys(networks, True)
+
+    twin = fleet.container("twin")["NetworkSettings"]["Networks"]
+    assert sorted(twin) == [f"{PROJECT}_exchange"]
+    twin_ip = twin[f"{PROJECT}_exchange"]["IPAddress"]
+    gateway_outside = fleet.container("gateway")["NetworkSettings"]["Networks"]
+    gateway_exchange_ip = gateway_outside[f"{PROJECT}_exchange"]["IPAddress"]
+    for me, other in ((BOT, OTHER), (OTHER, BOT)):
+        mine = fleet.container(f"bot-{me}")["NetworkSettings"]["Networks"]
+        assert sorted(mine) == [f"{PROJECT}_bot-{me}"]
         theirs = fleet.container(f"bot-{other}")["NetworkSettings"]["Networks"]
         their_ip = theirs[f"{PROJECT}_bot-{other}"]["IPAddress"]
-        mine = fleet.container(f"bot-{me}")["NetworkSettings"]["Networks"]
-        gateway = mine[f"{PROJECT}_bot-{me}"]["Gateway"]
-        their_port = fleet.first_port + index
         tried = fleet.probe(
             f"bot-{me}",
             "connect",
             f"bot-{other}:8080",
             f"{their_ip}:8080",
-            f"{gateway}:{their_port}",
             "twin:8899",
+            f"{twin_ip}:8899",
+            f"{gateway_exchange_ip}:8090",
+            "gateway:8090",
             "redis:6379",
         )
-        blocked = [f"bot-{other}:8080", f"{their_ip}:8080", f"{gateway}:{their_port}"]
-        assert all(tried[a] != "open" for a in blocked), tried
-        assert tried["twin:8899"] == tried["redis:6379"] == "open", tried
-        # ... while the operator reaches it on this machine's loopback.
-        url = f"http://127.0.0.1:{their_port}/api/v1/ping"
+        # Not another bot, not the twin (by name or address), not the gateway's outside.
+        assert tried[f"bot-{other}:8080"] == tried["twin:8899"] == "no such host", tried
+        for address in (f"{their_ip}:8080", f"{twin_ip}:8899", f"{gateway_exchange_ip}:8090"):
+            assert tried[address] != "open", tried
+        assert tried["gateway:8090"] == tried["redis:6379"] == "open", tried
+        # ... while the operator reaches its REST API from this machine, at its address.
+        url = f"http://{mine[f'{PROJECT}_bot-{me}']['IPAddress']}:8080/api/v1/ping"
         with urllib.request.urlopen(url, timeout=5) as answer:
             assert json.load(answer) == {"status": "pong"}
+
+        # No exchange secret of any bot anywhere in the bot's container: not in any
+        # process's environment or command line, not in a file it can see (its secrets,
+        # its spec and workspace, /tmp). Its gateway credential is found: the search works.
+        credential = fleet.gateway_credential(me)
+        needles = {**fleet.exchange_keys(me), **fleet.exchange_keys(other)}
+        needles["own gateway secret"] = credential["secret"]
+        needles["other's gateway secret"] = fleet.gateway_credential(other)["secret"]
+        searched = fleet.probe(
+            f"bot-{me}", "secrets", "/run/secrets", "/config", "/tmp", stdin=json.dumps(needles)
+        )
+        found = searched["found"]
+        assert found.pop("own gateway secret"), searched
+        assert not {label: places for label, places in found.items() if places}, searched
+        assert searched["searched"] >= 5, searched
+    fleet.report.facts["bot networks"] = "internal; twin and other bots unreachable"
 
 
 # -- what survives ----------------------------------------------------------------------------
@@ -304,7 +393,7 @@ def test_trades_memory_and_leases_survive_down_up_and_a_killed_container(
         assert f"{bot}: stopped" in stopped.stdout, stopped.stdout
     assert fleet.compose("ps", "--all", "--quiet").strip() == ""
     volumes = fleet.engine("volume", "ls", "--quiet").split()
-    for name in ("bot-alpha-data", "bot-beta-data", "redis-data", "twin-data"):
+    for name in ("bot-alpha-data", "bot-beta-data", "gateway-data", "redis-data", "twin-data"):
         assert f"{PROJECT}_{name}" in volumes
 
     with fleet.report.phase("fleet: bulkhead up again to healthy"):

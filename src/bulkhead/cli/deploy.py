@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, fail, load
-from bulkhead.fleet.compose import FIRST_HOST_PORT
 from bulkhead.fleet.docker import Project, up, write_project
 from bulkhead.fleet.redis_service import REDIS_IMAGE
 from bulkhead.fleet.twin_keys import write_twin_secrets
@@ -31,8 +30,10 @@ def compose(
         ),
     ] = None,
     image: Annotated[str, typer.Option(help="The Bulkhead image to run.")] = "bulkhead:latest",
-    cpus: Annotated[float, typer.Option(help="CPU limit per bot.")] = 0.5,
-    memory: Annotated[str, typer.Option(help="Memory limit per bot, e.g. 512m.")] = "512m",
+    cpus: Annotated[float, typer.Option(help="CPU limit per bot, and the gateway's.")] = 0.5,
+    memory: Annotated[
+        str, typer.Option(help="Memory limit per bot, and the gateway's, e.g. 512m.")
+    ] = "512m",
     twin: Annotated[
         bool,
         typer.Option(
@@ -48,15 +49,15 @@ def compose(
         ),
     ] = "./sim.yaml",
     redis_image: Annotated[str, typer.Option(help="The Redis 7 image.")] = REDIS_IMAGE,
-    first_port: Annotated[
-        int, typer.Option(help="Host port (127.0.0.1) of the first bot's REST API.")
-    ] = FIRST_HOST_PORT,
     project: Annotated[str, typer.Option(help="The Compose project name.")] = "bulkhead",
 ) -> None:
-    """Write docker-compose.yml: one service per bot, its own secrets, limits, no root.
+    """Write docker-compose.yml: one service per bot, limits, no root, and the gateway.
 
     Secrets are never written into it: each bot's key parts are read from
-    ./secrets/<bot>/{api_key,secret,passphrase} beside the Compose file.
+    ./secrets/<bot>/{api_key,secret,passphrase} beside the Compose file, by the gateway
+    service alone; each bot gets only its gateway credential (generated here, in
+    ./secrets/<bot>/gateway_credential) and sits on an internal network with the gateway
+    and Redis.
     """
     fleet = load(spec)
     written = write_project(
@@ -67,7 +68,6 @@ def compose(
         cpus=cpus,
         memory=memory,
         redis_image=redis_image,
-        first_host_port=first_port,
         twin=TwinService(scenario=twin_scenario) if twin else None,
         project=project,
     )
@@ -75,9 +75,10 @@ def compose(
     for created in secrets:
         typer.echo(f"wrote {created}")
     extra = " + twin" if twin else ""
-    typer.echo(f"wrote {path}: {len(fleet.bots)} bot service(s) + redis{extra}")
+    typer.echo(f"wrote {path}: {len(fleet.bots)} bot service(s) + gateway + redis{extra}")
+    typer.echo("  gateway: every bot's key from ./secrets/<bot>/{api_key,secret,passphrase}")
     for bot in fleet.bots:
-        typer.echo(f"  bot-{bot.name}: secrets from ./secrets/{bot.name}/")
+        typer.echo(f"  bot-{bot.name}: ./secrets/{bot.name}/gateway_credential only")
     if twin:
         typer.echo(
             f"  twin: scenario {twin_scenario}; `bulkhead twin-keys` starts it and puts "

@@ -7,38 +7,39 @@ never reads a secret, so it is safe to commit; regenerate it rather than editing
 Per bot ``<name>`` there is a service ``bot-<name>`` running ``bulkhead run-bot <name>
 --spec /config/bulkhead.yaml`` from the Bulkhead image (``deploy/Dockerfile``), with:
 
-* **Its own secrets, and only those.** Three Compose secrets per bot,
-  ``<name>_api_key``, ``<name>_secret`` and ``<name>_passphrase``, read from
-  ``./secrets/<name>/<part>`` on the host (one line each; keep ``secrets/`` out of version
-  control and the files readable by uid 1000, the image's ``ftuser``, e.g. ``chown 1000``
-  and ``chmod 0400``). Each is mounted into that bot's container and no other.
-* **The spec's references pointed at them, so one bulkhead.yaml serves both a laptop and
-  Docker.** A credential given as ``{env: NAME}`` gets ``NAME_FILE=/run/secrets/<name>_<part>``
-  in the service environment (the Docker ``_FILE`` convention, honoured by
-  ``SecretRef.resolve`` when ``NAME`` itself is unset). A credential given as
-  ``{file: PATH}`` has its secret mounted at ``PATH`` as the bot resolves it in the
-  container: absolute paths as they are, relative ones against the spec's folder
-  ``/config``. No secret value goes into the service environment, which ``docker
-  inspect`` would show to anyone with access to the Docker socket.
+* **No exchange key.** The bot's real KuCoin key is the ``gateway`` service's alone
+  (``gateway_service.py``); the bot holds only its gateway credential, a Compose secret
+  ``<name>_gateway_credential`` read from ``./secrets/<name>/gateway_credential`` (which
+  ``write_project`` generates, 0600 for uid 1000), worthless anywhere but that gateway.
+  ``BULKHEAD_GATEWAY_URL`` and ``BULKHEAD_GATEWAY_CREDENTIAL_FILE`` tell its supervisor
+  where both are (``gateway_access.environment_access``); the supervisor points Freqtrade's
+  ccxt at the gateway with websockets off, so market data too comes through it.
+* **A network whose only way out is the gateway.** The bot's network ``bot-<name>`` is
+  internal (no route off the machine) and holds the bot, the gateway and Redis alone: no
+  bot reaches another, the twin, or the internet. The gateway reaches the exchange on a
+  network of its own (``exchange``), which no bot joins. Docker publishes no port of a
+  container on internal networks only, so a bot's REST API is not on the host's loopback:
+  ``bulkhead status`` reads it inside the container; from the host it answers at the
+  container's address on its network (``docker inspect``).
 * **Walls:** a read-only root filesystem, all capabilities dropped, ``no-new-privileges``
   (the Freqtrade image grants ``ftuser`` a sudo rule), the image's non-root uid, an init
-  process that forwards SIGTERM so Freqtrade stops cleanly, CPU and memory limits, and a
-  network of its own (``bot-<name>``) so no bot can reach another's REST API.
+  process that forwards SIGTERM so Freqtrade stops cleanly, and CPU and memory limits.
 * **One writable place:** a named volume ``bot-<name>-data`` at ``/config/.bulkhead``, the
   workspace ``Workspace.for_spec`` derives from ``/config/bulkhead.yaml``; it holds the
   rendered config, database, logs and lease. ``/tmp`` is a small tmpfs. The spec itself is
   bind-mounted read-only.
-* **Its REST API** on port 8080 in the container, published on the host's loopback only
-  (``127.0.0.1:<8081 + index>``), and a health check on Freqtrade's ``/api/v1/ping``.
-  Freqtrade's own ``FREQTRADE__API_SERVER__LISTEN_IP_ADDRESS``/``__LISTEN_PORT``
-  variables (which the supervisor passes on to it, and which override the rendered
-  config) make it listen on ``0.0.0.0:8080``: a published port reaches the container's
-  network interface, not its loopback, and the bot's own network keeps other bots out.
-* Restart ``unless-stopped`` and rotated ``json-file`` logs.
+* **A health check** on Freqtrade's ``/api/v1/ping`` inside the container. Freqtrade's own
+  ``FREQTRADE__API_SERVER__LISTEN_IP_ADDRESS``/``__LISTEN_PORT`` variables (which the
+  supervisor passes on to it, and which override the rendered config) make it listen on
+  ``0.0.0.0:8080`` of its container, so the operator can reach it from the host.
+* Restart ``unless-stopped`` and rotated ``json-file`` logs; it starts once the gateway
+  (and Redis, with memory on) is healthy.
 
-A ``redis`` service (``redis_service.py``) holds the bots' memory; with
+A ``redis`` service (``redis_service.py``) holds the bots' memory and the gateway's ledgers;
+the ``gateway`` service (``gateway_service.py``) holds every key; with
 ``twin=TwinService(...)`` a ``twin`` service (``twin_service.py``) runs the KuCoin twin for
-a rehearsal. Every container gets the walls of ``containers.py``.
+a rehearsal, reachable from the gateway only. Every container gets the walls of
+``containers.py``.
 """
 
 from __future__ import annotations
@@ -47,18 +48,31 @@ import posixpath
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from bulkhead.config.models import Bot, Fleet
-from bulkhead.config.secrets import Credentials
 from bulkhead.errors import OperatorError
 from bulkhead.fleet.containers import (
     BOT_USER,
     HOST_SECRETS,
     SECRETS_IN_CONTAINER,
+    SPEC_IN_CONTAINER,
+    WORKSPACE_IN_CONTAINER,
     hardening,
     logging_options,
+)
+from bulkhead.fleet.gateway_service import (
+    CREDENTIAL_PART,
+    CREDENTIAL_PARTS,
+    EXCHANGE_NETWORK,
+    GATEWAY_SERVICE,
+    GATEWAY_URL,
+    GATEWAY_VOLUME,
+    KeysCollide,
+    gateway_secrets,
+    gateway_service,
 )
 from bulkhead.fleet.redis_service import (
     MEMORY_PASSWORD_PART,
@@ -77,16 +91,24 @@ from bulkhead.fleet.twin_service import (
 from bulkhead.memory.acl import bot_user
 from bulkhead.memory.recorder import PASSWORD_ENV, URL_ENV, USER_ENV
 
+__all__ = [
+    "CREDENTIAL_PARTS",
+    "SPEC_IN_CONTAINER",
+    "WORKSPACE_IN_CONTAINER",
+    "ComposeRefused",
+    "compose_document",
+    "service_name",
+    "write_compose",
+]
+
 HEADER = "# generated by bulkhead compose; edit bulkhead.yaml instead\n"
 
-#: where every container sees the spec; run-bot's workspace is derived from it
-SPEC_IN_CONTAINER = "/config/bulkhead.yaml"
-#: ``Workspace.for_spec(SPEC_IN_CONTAINER).root``: the bot's only writable directory
-WORKSPACE_IN_CONTAINER = "/config/.bulkhead"
-#: Freqtrade's REST API inside a bot container, and the first host port it is published on
+#: Freqtrade's REST API inside a bot container
 API_PORT = 8080
-FIRST_HOST_PORT = 8081
-CREDENTIAL_PARTS = tuple(Credentials.model_fields)
+#: ``gateway_access.URL_ENV`` and ``CREDENTIAL_FILE_ENV``: how a bot's supervisor finds the
+#: gateway (named here, not imported: that module pulls in ccxt)
+GATEWAY_URL_ENV = "BULKHEAD_GATEWAY_URL"
+GATEWAY_CREDENTIAL_ENV = "BULKHEAD_GATEWAY_CREDENTIAL_FILE"
 
 #: Freqtrade needs minutes at start (markets, candles; preflight first when live). Docker
 #: runs the first check one interval after the start (engines before 25 have no
@@ -103,7 +125,8 @@ PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 class ComposeRefused(OperatorError, ValueError):
     """The Compose project cannot be written as asked (an option out of range, a bot that
-    could not reach its twin from a container): the operator changes the spec or options."""
+    could not reach its twin from a container, bots the one gateway cannot serve together):
+    the operator changes the spec or options."""
 
 
 class _Dumper(yaml.SafeDumper):
@@ -129,6 +152,11 @@ def secret_name(bot: Bot, part: str) -> str:
     return f"{bot.name}_{part}"
 
 
+def exchange_of(bot: Bot) -> str:
+    """Where the bot trades, as the gateway's upstream (``gateway.service.upstream_url``)."""
+    return bot.exchange.twin_url if bot.exchange.is_twin else "kucoin"
+
+
 def compose_document(
     fleet: Fleet,
     *,
@@ -137,24 +165,73 @@ def compose_document(
     cpus: float = 0.5,
     memory: str = "512m",
     redis_image: str = REDIS_IMAGE,
-    first_host_port: int = FIRST_HOST_PORT,
     twin: TwinService | None = None,
     project: str = "bulkhead",
 ) -> dict[str, Any]:
-    """The Compose document for ``fleet``; ``cpus``/``memory`` limit each bot container.
+    """The Compose document for ``fleet``; ``cpus``/``memory`` limit each bot container
+    and the gateway's.
 
     Pure: reads no file and no environment, so no secret can end up in the result.
-    ``spec_path`` is the host path of bulkhead.yaml, relative to the compose file; bot
-    ``i`` publishes its REST API on ``127.0.0.1:first_host_port + i``. ``twin`` adds the
-    KuCoin twin as a service; ``project`` names the Compose project (its containers,
-    networks and volumes are prefixed with it).
+    ``spec_path`` is the host path of bulkhead.yaml, relative to the compose file. ``twin``
+    adds the KuCoin twin as a service; ``project`` names the Compose project (its
+    containers, networks and volumes are prefixed with it).
     """
+    _refuse_bad_options(fleet, cpus=cpus, memory=memory, project=project, twin=twin)
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    networks: dict[str, Any] = {}
+    for bot in fleet.bots:
+        services[service_name(bot)] = _bot_service(
+            bot, image=image, spec_path=spec_path, cpus=cpus, memory=memory
+        )
+        volumes[volume_name(bot)] = {}
+        # internal: no route off the machine; only the gateway and Redis share it
+        networks[network_name(bot)] = {"internal": True}
+        if bot.memory.enabled:
+            secrets[secret_name(bot, MEMORY_PASSWORD_PART)] = {
+                "file": f"{HOST_SECRETS}/{bot.name}/{MEMORY_PASSWORD_PART}"
+            }
+    bot_networks = list(networks)
+    try:
+        services[GATEWAY_SERVICE] = gateway_service(
+            fleet,
+            bot_networks,
+            image=image,
+            spec_path=spec_path,
+            cpus=cpus,
+            memory=memory,
+            with_twin=twin is not None,
+        )
+    except KeysCollide as error:
+        raise ComposeRefused(str(error)) from None
+    volumes[GATEWAY_VOLUME] = {}
+    secrets.update(gateway_secrets(fleet))
+    # The gateway's way out: to the twin service alone when every bot trades there (no
+    # route off the machine at all), else to KuCoin (or a twin elsewhere).
+    networks[EXCHANGE_NETWORK] = {"internal": all(targets_twin(bot) for bot in fleet.bots)}
+    # Redis on the bot networks: each bot reaches it as its own user, the gateway as its.
+    services["redis"] = redis_service(bot_networks, redis_image)
+    volumes[REDIS_VOLUME] = {}
+    if twin is not None:
+        services[TWIN_SERVICE] = twin_service(twin, [EXCHANGE_NETWORK], image)
+        volumes[TWIN_VOLUME] = {}
+    return {
+        "name": project,
+        "services": services,
+        "networks": networks,
+        "volumes": volumes,
+        "secrets": dict(sorted(secrets.items())),
+    }
+
+
+def _refuse_bad_options(
+    fleet: Fleet, *, cpus: float, memory: str, project: str, twin: TwinService | None
+) -> None:
     if not cpus > 0:
         raise ComposeRefused(f"cpus must be positive, got {cpus}")
     if not MEMORY.match(memory):
         raise ComposeRefused(f"memory must be a size such as 512m or 1g, got {memory!r}")
-    if not 1 <= first_host_port <= 65535 - len(fleet.bots) + 1:
-        raise ComposeRefused(f"first_host_port must leave a port per bot, got {first_host_port}")
     if not PROJECT.match(project):
         raise ComposeRefused(
             f"project must be lower-case letters, digits, - and _, got {project!r}"
@@ -163,7 +240,7 @@ def compose_document(
     if inward:
         raise ComposeRefused(
             f"bot(s) {', '.join(inward)} target a twin on loopback, which in a container is "
-            f"the bot's own container: add the twin service and target {TwinService().url}"
+            f"the container itself: add the twin service and target {TwinService().url}"
         )
     strays = [bot.name for bot in fleet.bots if targets_twin(bot) and twin is None]
     if strays:
@@ -171,40 +248,26 @@ def compose_document(
             f"bot(s) {', '.join(strays)} target the twin service {TwinService().url}, "
             "which this project does not have (add the twin)"
         )
-    services: dict[str, Any] = {}
-    volumes: dict[str, Any] = {}
-    secrets: dict[str, Any] = {}
-    networks: dict[str, Any] = {}
-    for index, bot in enumerate(fleet.bots):
-        services[service_name(bot)] = _bot_service(
-            bot,
-            first_host_port + index,
-            image=image,
-            spec_path=spec_path,
-            cpus=cpus,
-            memory=memory,
-            with_twin=twin is not None,
+    targets = sorted({exchange_of(bot) for bot in fleet.bots})
+    if len(targets) > 1:
+        raise ComposeRefused(
+            f"the bots trade on different exchanges ({', '.join(targets)}); the project's "
+            "one gateway serves one: split the spec"
         )
-        volumes[volume_name(bot)] = {}
-        networks[network_name(bot)] = {}
-        for part in CREDENTIAL_PARTS:
-            secrets[secret_name(bot, part)] = {"file": f"{HOST_SECRETS}/{bot.name}/{part}"}
-        if bot.memory.enabled:
-            secrets[secret_name(bot, MEMORY_PASSWORD_PART)] = {
-                "file": f"{HOST_SECRETS}/{bot.name}/{MEMORY_PASSWORD_PART}"
-            }
-    services["redis"] = redis_service(list(networks), redis_image)
-    volumes[REDIS_VOLUME] = {}
-    if twin is not None:
-        services[TWIN_SERVICE] = twin_service(twin, list(networks), image)
-        volumes[TWIN_VOLUME] = {}
-    return {
-        "name": project,
-        "services": services,
-        "networks": networks,
-        "volumes": volumes,
-        "secrets": secrets,
-    }
+    inside = [
+        bot.name
+        for bot in fleet.bots
+        if urlsplit(exchange_of(bot)).hostname in _SERVICES and not targets_twin(bot)
+    ]
+    if inside:
+        raise ComposeRefused(
+            f"bot(s) {', '.join(inside)} target a service of this project that is not the "
+            f"twin ({TwinService().url})"
+        )
+
+
+#: the project's own services, which no bot may take for an exchange
+_SERVICES = frozenset({GATEWAY_SERVICE, "redis", TWIN_SERVICE})
 
 
 def write_compose(document: dict[str, Any], path: Path) -> None:
@@ -216,36 +279,6 @@ def write_compose(document: dict[str, Any], path: Path) -> None:
         document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096
     )
     path.write_text(HEADER + body)
-
-
-def _secret_mounts(bot: Bot) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """The bot's secret mounts, and the ``NAME_FILE`` variables that point its refs at them."""
-    mounts: list[dict[str, str]] = []
-    environment: dict[str, str] = {}
-    for part in CREDENTIAL_PARTS:
-        ref = getattr(bot.credentials, part)
-        name = secret_name(bot, part)
-        if ref.env is not None:
-            target = f"{SECRETS_IN_CONTAINER}/{name}"
-            variable = f"{ref.env}_FILE"
-            if variable in environment:
-                raise ComposeRefused(
-                    f"bot {bot.name}: two credential parts read env {ref.env}; "
-                    "each part needs its own secret"
-                )
-            environment[variable] = target
-        else:
-            assert ref.file is not None
-            # The path run-bot will read: relative refs resolve against the spec's folder.
-            spec_dir = posixpath.dirname(SPEC_IN_CONTAINER)
-            target = posixpath.normpath(posixpath.join(spec_dir, ref.file.as_posix()))
-        if any(mount["target"] == target for mount in mounts):
-            raise ComposeRefused(
-                f"bot {bot.name}: two credential parts read {target}; "
-                "each part needs its own secret"
-            )
-        mounts.append({"source": name, "target": target})
-    return mounts, environment
 
 
 def _strategy_mounts(bot: Bot, spec_path: str) -> list[dict[str, Any]]:
@@ -272,30 +305,27 @@ def _strategy_mounts(bot: Bot, spec_path: str) -> list[dict[str, Any]]:
 
 
 def _bot_service(
-    bot: Bot,
-    host_port: int,
-    *,
-    image: str,
-    spec_path: str,
-    cpus: float,
-    memory: str,
-    with_twin: bool,
+    bot: Bot, *, image: str, spec_path: str, cpus: float, memory: str
 ) -> dict[str, Any]:
-    secret_mounts, secret_environment = _secret_mounts(bot)
-    # Start only once what the bot needs answers: memory trouble at start would leave the
-    # recorder off for the whole run, and a live bot's preflight needs its exchange.
-    depends_on: dict[str, Any] = {}
+    # Its gateway credential, and (with memory) its own Redis password: nothing else.
+    credential = secret_name(bot, CREDENTIAL_PART)
+    secret_mounts = [{"source": credential, "target": f"{SECRETS_IN_CONTAINER}/{credential}"}]
+    environment = {
+        GATEWAY_URL_ENV: GATEWAY_URL,
+        GATEWAY_CREDENTIAL_ENV: f"{SECRETS_IN_CONTAINER}/{credential}",
+    }
+    # Start only once what the bot needs answers: its gateway (which ran the preflight and
+    # rebuilt its ledger), and Redis, since memory trouble at start would leave the
+    # recorder off for the whole run.
+    depends_on: dict[str, Any] = {GATEWAY_SERVICE: {"condition": "service_healthy"}}
     if bot.memory.enabled:
         depends_on["redis"] = {"condition": "service_healthy"}
-    if with_twin and targets_twin(bot):
-        depends_on[TWIN_SERVICE] = {"condition": "service_healthy"}
-    if bot.memory.enabled:
         # The bot's own ACL user and nothing more: it never sees an admin password.
         password_secret = secret_name(bot, MEMORY_PASSWORD_PART)
         secret_mounts.append(
             {"source": password_secret, "target": f"{SECRETS_IN_CONTAINER}/{password_secret}"}
         )
-        secret_environment.update(
+        environment.update(
             {
                 URL_ENV: "redis://redis:6379/0",
                 USER_ENV: bot_user(bot.name),
@@ -312,10 +342,10 @@ def _bot_service(
         "stop_grace_period": "45s",
         "deploy": {"resources": {"limits": {"cpus": cpus, "memory": memory}}},
         "environment": {
-            # Freqtrade's env overrides, so the published port reaches its API.
+            # Freqtrade's env overrides: its API on the container's own address.
             "FREQTRADE__API_SERVER__LISTEN_IP_ADDRESS": "0.0.0.0",  # noqa: S104 - in container
             "FREQTRADE__API_SERVER__LISTEN_PORT": str(API_PORT),
-            **secret_environment,
+            **environment,
         },
         "secrets": secret_mounts,
         "volumes": [
@@ -331,12 +361,11 @@ def _bot_service(
             *_strategy_mounts(bot, spec_path),
         ],
         "tmpfs": ["/tmp:size=64m"],  # noqa: S108 - a private tmpfs, not the host's /tmp
-        "ports": [f"127.0.0.1:{host_port}:{API_PORT}"],
         "networks": [network_name(bot)],
         "healthcheck": {
             "test": ["CMD", "python", "-c", PING_COMMAND],
             **BOT_HEALTHCHECK_TIMING,
         },
-        **({"depends_on": depends_on} if depends_on else {}),
+        "depends_on": depends_on,
         "logging": logging_options(),
     }

@@ -13,6 +13,11 @@ BOT_USER = f"{BOT_UID}:{BOT_UID}"
 SECRETS_IN_CONTAINER = "/run/secrets"
 #: host folder of the secret files, relative to the compose file (not version-controlled)
 HOST_SECRETS = "./secrets"
+#: where every container of the Bulkhead image sees the spec; the workspace derives from it
+SPEC_IN_CONTAINER = "/config/bulkhead.yaml"
+#: ``Workspace.for_spec(SPEC_IN_CONTAINER).root``: a bot's (or the gateway's) only
+#: writable directory, its volume
+WORKSPACE_IN_CONTAINER = "/config/.bulkhead"
 
 
 def hardening() -> dict[str, Any]:

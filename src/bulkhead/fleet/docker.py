@@ -6,8 +6,8 @@ bulkhead.yaml, through the Docker Compose v2 CLI (``docker compose``), so there 
 to operate a bot whichever runtime runs it. Everything here returns what happened; nothing
 prints.
 
-- ``write_project``: the Compose file, the memory secrets and, with a twin, a first scenario
-  for it (``bulkhead compose``).
+- ``write_project``: the Compose file, the memory secrets, each bot's gateway credential
+  and, with a twin, a first scenario for it (``bulkhead compose``).
 - ``up`` / ``restart``: ``compose up -d`` (recreating for a restart), then wait until each
   service is healthy, or say why it is not; ``secret_problems`` first, so a missing or
   unreadable secret file is named before any container starts.
@@ -36,7 +36,6 @@ import yaml
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.errors import OperatorError
 from bulkhead.fleet.compose import (
-    FIRST_HOST_PORT,
     SPEC_IN_CONTAINER,
     compose_document,
     service_name,
@@ -44,6 +43,7 @@ from bulkhead.fleet.compose import (
 )
 from bulkhead.fleet.containers import BOT_UID, HOST_SECRETS
 from bulkhead.fleet.ftapi import BotSnapshot
+from bulkhead.fleet.gateway_service import CREDENTIAL_PART, write_gateway_credentials
 from bulkhead.fleet.redis_service import REDIS_IMAGE, write_memory_secrets
 from bulkhead.fleet.twin_service import SCENARIO_HEADER, TwinService, twin_scenario
 from bulkhead.plumbing import WaitTimeout, wait_until
@@ -177,13 +177,13 @@ def write_project(
     cpus: float = 0.5,
     memory: str = "512m",
     redis_image: str = REDIS_IMAGE,
-    first_host_port: int = FIRST_HOST_PORT,
     twin: TwinService | None = None,
     project: str = "bulkhead",
 ) -> list[Path]:
     """Write the Compose file (``output``, default docker-compose.yml beside ``spec``), the
-    memory secrets beside it and, with a twin whose scenario file does not exist yet, a
-    scenario drafted from the fleet; the files written, the Compose file last.
+    memory secrets and the bots' gateway credentials beside it (``secrets/``) and, with a
+    twin whose scenario file does not exist yet, a scenario drafted from the fleet; the
+    files written, the Compose file last.
 
     Raises ValueError for settings Compose would refuse (see ``compose_document``).
     """
@@ -196,11 +196,11 @@ def write_project(
         cpus=cpus,
         memory=memory,
         redis_image=redis_image,
-        first_host_port=first_host_port,
         twin=twin,
         project=project,
     )
     written = write_memory_secrets(fleet, output.parent / HOST_SECRETS)
+    written += write_gateway_credentials(fleet, output.parent / HOST_SECRETS)
     if twin is not None:
         scenario = output.parent / twin.scenario
         if not scenario.exists():  # the user's own is never rewritten
@@ -240,8 +240,9 @@ def _with_dependencies(document: dict[str, Any], services: Sequence[str]) -> lis
 def secret_problems(project: Project, services: Sequence[str] = ()) -> list[str]:
     """What would keep the services (all when none are named, and what they depend on)
     from starting or from reading their secrets, one line each: a secret file missing,
-    empty or unreadable by uid 1000 (the bots' and the twin's user), or a file a service
-    mounts (spec, scenario, ACL file) missing."""
+    empty or unreadable by uid 1000 (the bots', the gateway's and the twin's user), a
+    gateway credential that uid 1000 would refuse (owned by another user, or readable by
+    others), or a file a service mounts (spec, scenario, ACL file) missing."""
     document = project.document()
     declared: dict[str, Any] = document.get("secrets", {})
     problems: list[str] = []
@@ -260,13 +261,15 @@ def _secret_file_problems(directory: Path, name: str, relative: str) -> list[str
     path = directory / relative
     if not path.is_file():
         return [f"{relative}: missing (secret {name})"]
-    if path.stat().st_size == 0:
+    info = path.stat()
+    if info.st_size == 0:
         return [f"{relative}: empty (secret {name})"]
+    fix = f"chown {BOT_UID} {relative} && chmod 0400 {relative}"
     if not _readable_by(path, BOT_UID):
-        return [
-            f"{relative}: not readable by uid {BOT_UID}, the containers' user "
-            f"(chown {BOT_UID} {relative} && chmod 0400 {relative})"
-        ]
+        return [f"{relative}: not readable by uid {BOT_UID}, the containers' user ({fix})"]
+    if name.endswith(f"_{CREDENTIAL_PART}") and (info.st_uid != BOT_UID or info.st_mode & 0o077):
+        # custody.load_credential refuses it in the container: others may know it
+        return [f"{relative}: a gateway credential must be uid {BOT_UID}'s alone ({fix})"]
     return []
 
 

@@ -8,6 +8,10 @@ so the project needs no file from a Bulkhead checkout. Its ACL file
 off and gives each bot a user fenced to its own key prefix; the bot gets only its own
 password (``<name>_redis_password``) and the ``BULKHEAD_MEMORY_*`` variables that point the
 recorder at ``redis:6379``. A bot with memory waits for Redis to be healthy before it starts.
+The order gateway has a user of its own (``gateway``), fenced to the gateway's keys
+``bhgw:*`` (every bot's ledger, trading state and decisions; no bot's memory), with the
+commands a bot's user has (``acl.BOT_COMMANDS``: reads, writes, scripts, transactions; no
+admin command, no SCAN or KEYS).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ REDIS_PING = (
     "ping",
 )
 MEMORY_PASSWORD_PART = "redis_password"  # noqa: S105 - a file name
+#: the order gateway's Redis user, and its password's file under ``secrets/redis/``
+GATEWAY_REDIS_USER = "gateway"
+GATEWAY_PASSWORD_PART = "gateway_password"  # noqa: S105 - a file name
 REDIS_LIMITS = {"cpus": 0.5, "memory": "256m"}
 #: Redis's configuration, passed as its command line (``redis-server --name value ...``)
 REDIS_SETTINGS = (
@@ -95,14 +102,27 @@ def redis_service(bot_networks: list[str], image: str) -> dict[str, Any]:
     }
 
 
-def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
-    """Create what the Redis service and the bots need: per-bot passwords (kept when they
-    exist), an admin and a reader password, and the ACL file built from them (0600 each).
+def gateway_rule(password: str) -> str:
+    """The gateway's ACL user: the gateway's keys only (``bhgw:*``), a bot user's commands."""
+    from bulkhead.memory import acl
+    from bulkhead.memory.keys import GATEWAY_ROOT
+    from bulkhead.memory.server import password_hash
 
-    A bot's password file is read inside its container by uid 1000: written by root, it is
-    handed to that uid (as ``chown 1000`` would); otherwise it keeps its writer's, which
-    is 1000 for most single-user machines. Returns the files it wrote. Lives in
-    ``secrets/``: out of version control.
+    return (
+        f"user {GATEWAY_REDIS_USER} on #{password_hash(password)} resetkeys "
+        f"~{GATEWAY_ROOT}:* resetchannels {acl.BOT_COMMANDS}"
+    )
+
+
+def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
+    """Create what the Redis service, the gateway and the bots need: per-bot passwords
+    (kept when they exist), the gateway's, an admin and a reader password, and the ACL file
+    built from them (0600 each).
+
+    A bot's password file and the gateway's are read inside their containers by uid 1000:
+    written by root, they are handed to that uid (as ``chown 1000`` would); otherwise they
+    keep their writer's, which is 1000 for most single-user machines. Returns the files it
+    wrote. Lives in ``secrets/``: out of version control.
     """
     from bulkhead.memory import acl
 
@@ -123,7 +143,9 @@ def write_memory_secrets(fleet: Fleet, secrets_dir: Path) -> list[Path]:
     }
     admin = password(secrets_dir / "redis" / "admin_password", for_bot=False)
     reader = password(secrets_dir / "redis" / "reader_password", for_bot=False)
+    gateway = password(secrets_dir / "redis" / GATEWAY_PASSWORD_PART, for_bot=True)
     document = acl.acl_document(admin, reader, bots)
+    document += gateway_rule(gateway) + "\n"
     document += f"user {REDIS_HEALTH_USER} on nopass -@all +ping\n"
     acl_path = secrets_dir / "redis" / "users.acl"
     # read by the redis user in its container; hashes only

@@ -1,13 +1,15 @@
 """The ``twin`` service of a fleet's Compose project: the KuCoin twin, for a rehearsal.
 
 With ``twin=TwinService(...)`` a ``twin`` service runs the KuCoin twin (``bulkhead sim
-serve``) from the same image, with the same walls, on every bot network, so a fleet whose
-bots target ``http://twin:8899`` rehearses in containers before it is pointed at KuCoin.
-Its scenario is bind-mounted read-only; its state (balances, orders, keys) and the key
-credentials it creates (``/data/credentials.json``, 0600) live in its ``twin-data``
-volume, so they survive ``down``/``up``. It publishes no port; its admin API answers only
-inside its container (``docker compose exec twin ...``). Bots that target it wait for it
-to be healthy. ``twin_scenario`` drafts a first scenario from the fleet itself.
+serve``) from the same image, with the same walls, so a fleet whose bots target
+``http://twin:8899`` rehearses in containers before it is pointed at KuCoin. It sits on
+the ``exchange`` network with the gateway alone: the bots trade on it through the
+gateway, as they would on KuCoin, and cannot reach it themselves. Its scenario is
+bind-mounted read-only; its state (balances, orders, keys) and the key credentials it
+creates (``/data/credentials.json``, 0600) live in its ``twin-data`` volume, so they
+survive ``down``/``up``. It publishes no port; its admin API answers only inside its
+container (``docker compose exec twin ...``). The gateway waits for it to be healthy.
+``twin_scenario`` drafts a first scenario from the fleet itself.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def targets_loopback_twin(bot: Bot) -> bool:
         return False
 
 
-def twin_service(twin: TwinService, bot_networks: list[str], image: str) -> dict[str, Any]:
+def twin_service(twin: TwinService, networks: list[str], image: str) -> dict[str, Any]:
     return {
         "image": image,
         "command": [
@@ -106,7 +108,7 @@ def twin_service(twin: TwinService, bot_networks: list[str], image: str) -> dict
             {"type": "volume", "source": TWIN_VOLUME, "target": TWIN_DATA_IN_CONTAINER},
         ],
         "tmpfs": ["/tmp:size=64m"],  # noqa: S108 - a private tmpfs, not the host's /tmp
-        "networks": bot_networks,
+        "networks": networks,
         "healthcheck": {
             "test": ["CMD", "python", "-c", TWIN_PING_COMMAND],
             "interval": "10s",

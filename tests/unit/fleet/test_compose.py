@@ -2,7 +2,8 @@
 
 There is no Docker engine here, so the file is checked statically: against the repo's
 copy of the Compose JSON schema, and property by property for what keeps one bot's
-container apart from the others and from the host.
+container apart from the others and from the host. The gateway service, which holds the
+keys the bots no longer do, and the networks around it are in test_compose_gateway.py.
 """
 
 from __future__ import annotations
@@ -142,9 +143,9 @@ def test_the_project_is_named_bulkhead(document):
 # -- one compartment per bot ---------------------------------------------------------------
 
 
-def test_there_is_one_service_per_bot_plus_redis(fleet, document):
+def test_there_is_one_service_per_bot_plus_the_gateway_and_redis(fleet, document):
     assert set(bot_services(document)) == {f"bot-{bot.name}" for bot in fleet.bots}
-    assert set(document["services"]) - set(bot_services(document)) == {"redis"}
+    assert set(document["services"]) - set(bot_services(document)) == {"gateway", "redis"}
 
 
 def test_each_bot_service_runs_run_bot_for_its_own_bot_from_the_mounted_spec(fleet, document):
@@ -165,18 +166,18 @@ def test_no_two_bots_share_a_network_and_redis_joins_them_all(fleet, document):
     networks = {name: s["networks"] for name, s in bot_services(document).items()}
     for name, joined in networks.items():
         assert joined == [name]
-    assert sorted(document["services"]["redis"]["networks"]) == sorted(document["networks"])
-    assert set(document["networks"]) == {f"bot-{bot.name}" for bot in fleet.bots}
+    assert sorted(document["services"]["redis"]["networks"]) == sorted(networks)
+    assert set(document["networks"]) == {f"bot-{bot.name}" for bot in fleet.bots} | {"exchange"}
 
 
 # -- secrets -------------------------------------------------------------------------------
 
 
-def test_each_bot_service_mounts_only_its_own_key_and_memory_password(fleet, document):
+def test_each_bot_service_mounts_only_its_gateway_credential_and_memory_password(fleet, document):
     for bot in fleet.bots:
         service = document["services"][f"bot-{bot.name}"]
         assert sorted(m["source"] for m in service["secrets"]) == sorted(
-            f"{bot.name}_{part}" for part in (*PARTS, "redis_password")
+            f"{bot.name}_{part}" for part in ("gateway_credential", "redis_password")
         )
     assert "secrets" not in document["services"]["redis"]
 
@@ -185,21 +186,22 @@ def test_every_secret_comes_from_a_file_under_secrets_bot(fleet, document):
     expected = {
         f"{bot.name}_{part}": {"file": f"./secrets/{bot.name}/{part}"}
         for bot in fleet.bots
-        for part in (*PARTS, "redis_password")
+        for part in (*PARTS, "gateway_credential", "redis_password")
     }
+    expected["gateway-redis-password"] = {"file": "./secrets/redis/gateway_password"}
     assert document["secrets"] == expected
 
 
-def test_env_references_are_pointed_at_the_mounted_secret_file():
-    service = compose_document(two_bot_fleet())["services"]["bot-alpha"]
+def test_env_references_are_pointed_at_the_secret_file_the_gateway_mounts():
+    service = compose_document(two_bot_fleet())["services"]["gateway"]
     for part in PARTS:
         target = f"/run/secrets/alpha_{part}"
         assert service["environment"][f"ALPHA_{part.upper()}_FILE"] == target
         assert {"source": f"alpha_{part}", "target": target} in service["secrets"]
 
 
-def test_file_references_get_the_secret_mounted_where_the_bot_reads_it():
-    service = compose_document(two_bot_fleet())["services"]["bot-beta-2"]
+def test_file_references_get_the_secret_mounted_where_the_gateway_reads_it():
+    service = compose_document(two_bot_fleet())["services"]["gateway"]
     targets = {m["source"]: m["target"] for m in service["secrets"]}
     # relative to the spec's folder in the container, absolute as written
     assert targets["beta-2_api_key"] == "/config/keys/beta/api_key"
@@ -216,7 +218,7 @@ def test_two_credential_parts_reading_one_variable_are_refused():
     shared = {part: {"env": "SAME"} for part in PARTS}
     data = fleet.model_dump(mode="json")
     data["bots"][0]["credentials"] = shared
-    with pytest.raises(ValueError, match="each part needs its own secret"):
+    with pytest.raises(ValueError, match="needs its own secret"):
         compose_document(Fleet.model_validate(data))
 
 
@@ -238,8 +240,8 @@ def test_the_document_holds_no_secret_values_only_file_references(monkeypatch, t
 # -- resources and walls -------------------------------------------------------------------
 
 
-def test_each_bot_is_limited_in_cpu_and_memory(document):
-    for service in bot_services(document).values():
+def test_each_bot_and_the_gateway_is_limited_in_cpu_and_memory(document):
+    for service in [*bot_services(document).values(), document["services"]["gateway"]]:
         assert service["deploy"]["resources"]["limits"] == {"cpus": 0.5, "memory": "512m"}
     assert set(document["services"]["redis"]["deploy"]["resources"]["limits"]) == {
         "cpus",
@@ -333,7 +335,7 @@ def test_every_container_drops_all_capabilities_and_cannot_gain_privileges(docum
 
 
 def test_every_container_runs_as_a_non_root_user(document):
-    for service in bot_services(document).values():
+    for service in [*bot_services(document).values(), document["services"]["gateway"]]:
         assert service["user"] == "1000:1000"
     assert document["services"]["redis"]["user"] == "redis"
 
@@ -374,16 +376,12 @@ def test_every_container_rotates_its_logs(document):
         }
 
 
-def test_every_published_port_is_bound_to_loopback_and_distinct(fleet, document):
-    published = []
+def test_no_container_publishes_a_port(document):
+    # A bot's networks are internal, on which Docker publishes nothing anyway: a port
+    # asked for would silently not be there. The operator reaches a bot in its container.
     for service in document["services"].values():
-        for port in service.get("ports", []):
-            host_ip, host_port, container_port = str(port).split(":")
-            assert host_ip == "127.0.0.1"
-            assert container_port == "8080"
-            published.append(int(host_port))
-    assert published == [8081 + index for index in range(len(fleet.bots))]
-    assert "ports" not in document["services"]["redis"]
+        assert "ports" not in service
+        assert "expose" not in service
 
 
 def test_freqtrade_is_told_to_serve_its_api_on_the_published_container_port(document):
@@ -493,7 +491,9 @@ def test_memory_passwords_are_owner_only_and_the_acl_file_readable_whatever_the_
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_bots_memory_password_is_handed_to_uid_1000_when_written_by_root(tmp_path, monkeypatch):
+def test_the_bots_and_gateways_passwords_are_handed_to_uid_1000_when_written_by_root(
+    tmp_path, monkeypatch
+):
     from bulkhead.fleet import redis_service
 
     owners: dict[str, tuple[int, int] | None] = {}
@@ -507,35 +507,50 @@ def test_a_bots_memory_password_is_handed_to_uid_1000_when_written_by_root(tmp_p
     monkeypatch.setattr(redis_service, "write_private", write_private)
     write_memory_secrets(two_bot_fleet(), tmp_path)
     owners = {name: owner for name, owner in owners.items() if owner is not None}
-    # the bots' passwords only: the admin's and the reader's stay with root
-    assert owners == {"redis_password": (1000, 1000)}
+    # the bots' and the gateway's only (read in their containers by uid 1000): the admin's
+    # and the reader's stay with root
+    assert owners == {"redis_password": (1000, 1000), "gateway_password": (1000, 1000)}
 
 
-def test_a_bot_with_memory_starts_once_redis_is_healthy(document):
+def test_a_bot_with_memory_starts_once_its_gateway_and_redis_are_healthy(document):
     for service in bot_services(document).values():
-        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+        assert service["depends_on"] == {
+            "gateway": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+        }
 
 
-def test_the_first_published_port_and_the_project_name_can_be_chosen():
-    document = compose_document(two_bot_fleet(), first_host_port=18000, project="bulkhead-ci")
-    ports = [s["ports"][0] for s in bot_services(document).values()]
-    assert ports == ["127.0.0.1:18000:8080", "127.0.0.1:18001:8080"]
+def test_a_bot_without_memory_waits_for_its_gateway_only_and_gets_no_redis_password():
+    data = two_bot_fleet().model_dump(mode="json")
+    data["bots"][0]["memory"] = {"enabled": False}
+    document = compose_document(Fleet.model_validate(data))
+    alpha = document["services"]["bot-alpha"]
+    assert alpha["depends_on"] == {"gateway": {"condition": "service_healthy"}}
+    assert [m["source"] for m in alpha["secrets"]] == ["alpha_gateway_credential"]
+    assert not any(name.startswith("BULKHEAD_MEMORY") for name in alpha["environment"])
+    assert "alpha_redis_password" not in document["secrets"]
+
+
+def test_the_project_name_can_be_chosen():
+    document = compose_document(two_bot_fleet(), project="bulkhead-ci")
     assert document["name"] == "bulkhead-ci"
     assert_valid_compose(document)
 
 
-@pytest.mark.parametrize(("port", "project"), [(0, "bulkhead"), (65535, "x"), (8081, "Bad Name")])
-def test_ports_and_project_names_compose_would_reject_are_refused(port, project):
-    with pytest.raises(ValueError, match=r"first_host_port|project"):
-        compose_document(two_bot_fleet(), first_host_port=port, project=project)
+@pytest.mark.parametrize("project", ["Bad Name", "-x", "", "UPPER"])
+def test_project_names_compose_would_reject_are_refused(project):
+    with pytest.raises(ValueError, match="project"):
+        compose_document(two_bot_fleet(), project=project)
 
 
 # -- the twin ------------------------------------------------------------------------------
 
 
-def twin_fleet() -> Fleet:
+def twin_fleet(*on_twin: int) -> Fleet:
+    """two_bot_fleet with the bots at ``on_twin`` (default: all) trading on the twin."""
     data = two_bot_fleet().model_dump(mode="json", exclude_defaults=False)
-    data["bots"][0]["exchange"] = {"target": "http://twin:8899", "remote_twin": True}
+    for index in on_twin or range(len(data["bots"])):
+        data["bots"][index]["exchange"] = {"target": "http://twin:8899", "remote_twin": True}
     return Fleet.model_validate(data)
 
 
@@ -584,12 +599,13 @@ def test_the_twin_has_the_walls_of_a_bot_and_publishes_nothing(with_twin):
     assert "/api/v1/timestamp" in twin["healthcheck"]["test"][3]
 
 
-def test_the_twin_joins_every_bot_network_and_its_bots_wait_for_it(with_twin):
-    assert sorted(with_twin["services"]["twin"]["networks"]) == sorted(with_twin["networks"])
-    alpha = with_twin["services"]["bot-alpha"]
-    beta = with_twin["services"]["bot-beta-2"]
-    assert alpha["depends_on"]["twin"] == {"condition": "service_healthy"}
-    assert "twin" not in beta["depends_on"]  # beta trades elsewhere
+def test_the_twin_joins_the_exchange_network_only_and_the_gateway_waits_for_it(with_twin):
+    assert with_twin["services"]["twin"]["networks"] == ["exchange"]
+    assert with_twin["services"]["gateway"]["depends_on"]["twin"] == {
+        "condition": "service_healthy"
+    }
+    for service in bot_services(with_twin).values():
+        assert "twin" not in service["depends_on"]  # they trade on it through the gateway
 
 
 def test_a_bot_targeting_the_twin_service_needs_the_twin_in_the_project():
@@ -598,7 +614,7 @@ def test_a_bot_targeting_the_twin_service_needs_the_twin_in_the_project():
         compose_document(twin_fleet())
 
 
-def test_a_twin_on_loopback_is_refused_since_in_a_container_it_is_the_bot_itself():
+def test_a_twin_on_loopback_is_refused_since_in_a_container_it_is_the_container_itself():
     with pytest.raises(ValueError, match="target a twin on loopback"):
         compose_document(load_fleet(EXAMPLE))
 
@@ -611,7 +627,7 @@ def test_a_drafted_scenario_funds_and_keys_each_bot_on_the_twin_and_loads_in_the
     from bulkhead.fleet.twin_service import twin_scenario
     from bulkhead.sim.scenario import load_scenario
 
-    scenario = twin_scenario(twin_fleet())  # alpha trades on the twin, beta-2 elsewhere
+    scenario = twin_scenario(twin_fleet(0))  # alpha trades on the twin, beta-2 elsewhere
     assert scenario["subaccounts"] == [{"name": "alpha-sub", "balances": {"trade": {"USDT": 100}}}]
     assert scenario["keys"] == [
         {"name": "alpha-trade", "user": "alpha-sub", "permissions": ["General", "Spot"]}

@@ -179,6 +179,21 @@ def test_the_project_mounts_the_spec_by_its_path_relative_to_the_compose_file(tm
     assert "./fleets/prod.yaml" in sources
     assert (tmp_path / "secrets" / "redis" / "users.acl").exists()
     assert (tmp_path / "secrets" / "alpha" / "redis_password") in written
+    assert (tmp_path / "secrets" / "redis" / "gateway_password") in written
+    for bot in ("alpha", "beta"):
+        assert (tmp_path / "secrets" / bot / "gateway_credential") in written
+
+
+def test_the_gateway_credentials_are_generated_once_and_kept(tmp_path):
+    spec = tmp_path / "bulkhead.yaml"
+    spec.write_text("")
+    docker.write_project(twin_fleet(), spec, twin=TwinService())
+    path = tmp_path / "secrets" / "alpha" / "gateway_credential"
+    first = path.read_text()
+    assert json.loads(first)["bot"] == "alpha"
+    again = docker.write_project(twin_fleet(), spec, twin=TwinService())
+    assert path not in again
+    assert path.read_text() == first
 
 
 def test_a_twin_scenario_is_drafted_once_and_never_rewritten(tmp_path):
@@ -202,10 +217,19 @@ def test_up_names_every_missing_key_file_and_starts_nothing(project_dir):
     with pytest.raises(docker.DockerError) as refused:
         docker.up(make(project_dir, fake), ["bot-alpha"])
     message = str(refused.value)
-    for part in ("api_key", "secret", "passphrase"):
-        assert f"./secrets/alpha/{part}: missing" in message
-    assert "beta" not in message  # only what was asked for, and what it depends on
+    # The bot needs its gateway, which holds every bot's key: all of them are named.
+    for bot in ("alpha", "beta"):
+        for part in ("api_key", "secret", "passphrase"):
+            assert f"./secrets/{bot}/{part}: missing" in message
+    # What compose wrote is there: credentials and passwords are not named.
+    assert "gateway_credential" not in message
+    assert "password" not in message
     assert fake.calls == []
+
+
+def test_a_bot_whose_keys_are_all_there_starts(project_dir):
+    write_keys(project_dir, "alpha", "beta")
+    assert docker.secret_problems(make(project_dir, FakeDocker()), ["bot-alpha"]) == []
 
 
 def test_the_twin_starts_before_any_bot_has_its_key(project_dir):
@@ -223,14 +247,14 @@ def test_a_missing_scenario_is_named(project_dir):
 
 
 def test_an_empty_key_file_is_named(project_dir):
-    write_keys(project_dir, "alpha")
+    write_keys(project_dir, "alpha", "beta")
     (project_dir / "secrets" / "alpha" / "secret").write_text("")
     problems = docker.secret_problems(make(project_dir, FakeDocker()), ["bot-alpha"])
     assert problems == ["./secrets/alpha/secret: empty (secret alpha_secret)"]
 
 
 def test_a_key_file_uid_1000_cannot_read_is_named(project_dir):
-    write_keys(project_dir, "alpha")
+    write_keys(project_dir, "alpha", "beta")
     (project_dir / "secrets" / "alpha" / "secret").chmod(0o600)
     problems = docker.secret_problems(make(project_dir, FakeDocker()), ["bot-alpha"])
     if os.geteuid() == 1000:
@@ -239,6 +263,31 @@ def test_a_key_file_uid_1000_cannot_read_is_named(project_dir):
         assert len(problems) == 1
         assert "not readable by uid 1000" in problems[0]
         assert "chown 1000 ./secrets/alpha/secret" in problems[0]
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
+def test_a_gateway_credential_others_may_read_is_named(project_dir, mode):
+    write_keys(project_dir, "alpha", "beta")
+    credential = project_dir / "secrets" / "alpha" / "gateway_credential"
+    credential.chmod(mode)
+    problems = docker.secret_problems(make(project_dir, FakeDocker()), ["bot-alpha"])
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("./secrets/alpha/gateway_credential: ")
+    assert "chown 1000" in problems[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_gateway_credential_another_user_owns_is_named(project_dir):
+    write_keys(project_dir, "alpha", "beta")
+    credential = project_dir / "secrets" / "beta" / "gateway_credential"
+    os.chown(credential, 1001, 1001)
+    credential.chmod(0o644)  # readable by uid 1000, and still refused in the container
+    problems = docker.secret_problems(make(project_dir, FakeDocker()), ["bot-beta"])
+    assert problems == [
+        "./secrets/beta/gateway_credential: a gateway credential must be uid 1000's alone "
+        "(chown 1000 ./secrets/beta/gateway_credential && chmod 0400 "
+        "./secrets/beta/gateway_credential)"
+    ]
 
 
 # -- up, restart, down ----------------------------------------------------------------------
@@ -297,7 +346,7 @@ def test_up_waits_until_each_bot_is_healthy(project_dir):
     ],
 )
 def test_up_says_why_a_bot_did_not_come_up(project_dir, state, health, expected):
-    write_keys(project_dir, "alpha")
+    write_keys(project_dir, "alpha", "beta")
     fake = FakeDocker(answers(ps(("bot-alpha", state, health))))
     (result,) = docker.up(make(project_dir, fake), ["bot-alpha"])
     assert (result.state, result.detail) == expected
@@ -305,7 +354,7 @@ def test_up_says_why_a_bot_did_not_come_up(project_dir, state, health, expected)
 
 
 def test_up_gives_up_waiting_at_its_deadline_and_says_the_bot_is_still_starting(project_dir):
-    write_keys(project_dir, "alpha")
+    write_keys(project_dir, "alpha", "beta")
     fake = FakeDocker(answers(ps(("bot-alpha", "running", "starting"))))
     clock = Clock()
     (result,) = docker.up(
@@ -316,7 +365,7 @@ def test_up_gives_up_waiting_at_its_deadline_and_says_the_bot_is_still_starting(
 
 
 def test_restart_recreates_the_bots_container_and_leaves_what_it_depends_on(project_dir):
-    write_keys(project_dir, "alpha")
+    write_keys(project_dir, "alpha", "beta")
     fake = FakeDocker(answers(ps(("bot-alpha", "running", "healthy"))))
     docker.restart(make(project_dir, fake), ["bot-alpha"])
     assert compose_args(fake.calls[0]) == [
@@ -332,7 +381,13 @@ def test_down_of_the_whole_project_keeps_the_volumes(project_dir):
     fake = FakeDocker(answers(ps(("bot-alpha", "running", "healthy"), ("redis", "exited", ""))))
     stopped = docker.down(make(project_dir, fake))
     assert compose_args(fake.calls[-1]) == ["down"]
-    assert stopped == {"bot-alpha": True, "bot-beta": False, "redis": False, "twin": False}
+    assert stopped == {
+        "bot-alpha": True,
+        "bot-beta": False,
+        "gateway": False,
+        "redis": False,
+        "twin": False,
+    }
 
 
 def test_down_of_one_bot_stops_and_removes_only_its_container(project_dir):
@@ -353,6 +408,7 @@ def test_status_reads_compose_ps_lines_or_array_and_names_absent_services(projec
         assert {name: s.describe() for name, s in states.items()} == {
             "bot-alpha": "running",
             "bot-beta": "absent",
+            "gateway": "absent",
             "redis": "exited (3)",
             "twin": "absent",
         }
