@@ -182,6 +182,8 @@ class Orders:
         self.price = price
         self.left = limit
         self.placed = 0
+        #: placements each route answered with an orderId (warm-up included)
+        self.accepted: dict[str, int] = {}
 
     @property
     def exhausted(self) -> bool:
@@ -213,10 +215,14 @@ def _balance_check(data: Json) -> str | None:
     return f"no USDT balance in {str(data)[:200]}"
 
 
-async def place_order(client: Client, stats: Stats, key: Key, orders: Orders) -> None:
+async def place_order(client: Client, stats: Stats, target: Target, orders: Orders) -> None:
     body = orders.body()
-    headers = key.headers("POST", ORDERS_PATH, body)
-    await twin_bench._timed(client, stats, "POST", ORDERS_PATH, headers, body, check=_order_check)
+    headers = target.key.headers("POST", ORDERS_PATH, body)
+    data = await twin_bench._timed(
+        client, stats, "POST", ORDERS_PATH, headers, body, check=_order_check
+    )
+    if data is not None:
+        orders.accepted[target.route] = orders.accepted.get(target.route, 0) + 1
 
 
 async def read_balance(client: Client, stats: Stats, key: Key) -> None:
@@ -358,13 +364,14 @@ async def run_paced(
 class Target:
     """Where a route's requests go, and the key that signs them."""
 
+    route: str
     port: int
     key: Key
 
 
 def order_step(target: Target, orders: Orders) -> Step:
     async def step(client: Client, stats: dict[str, Stats]) -> None:
-        await place_order(client, stats.setdefault(ORDER, Stats()), target.key, orders)
+        await place_order(client, stats.setdefault(ORDER, Stats()), target, orders)
 
     return step
 
@@ -385,7 +392,7 @@ def bot_loop(target: Target, orders: Orders) -> Callable[[], Step]:
         async def step(client: Client, stats: dict[str, Stats]) -> None:
             turn[0] ^= 1
             if turn[0] and not orders.exhausted:
-                await place_order(client, stats.setdefault(ORDER, Stats()), target.key, orders)
+                await place_order(client, stats.setdefault(ORDER, Stats()), target, orders)
             else:
                 await read_balance(client, stats.setdefault(BALANCE, Stats()), target.key)
 
@@ -921,7 +928,9 @@ def report(
             "added_ms": added,
         },
         "cpu_us_per_request": cpu_per_request,
+        # with the budget hook, one reservation per order the gateway got an orderId for
         "ledger": ledger,
+        "orders_accepted_through_gateway": measured.orders.accepted.get(GATEWAY, 0),
         "orders_placed": measured.orders.placed,
         "order_budget_exhausted": measured.orders.exhausted,
         "rss_mb_at_end": rss_mb,
@@ -1121,8 +1130,8 @@ def run(
                 raise RuntimeError(f"the gateway died during the run:\n{gateway.tail()}")
 
         targets = {
-            DIRECT: Target(twin.port, real),
-            GATEWAY: Target(gateway.port, gateway.credential),
+            DIRECT: Target(DIRECT, twin.port, real),
+            GATEWAY: Target(GATEWAY, gateway.port, gateway.credential),
         }
         orders = Orders(price, MAX_ORDERS)
         with asyncio.Runner(loop_factory=twin_bench._new_loop) as runner:
@@ -1148,6 +1157,10 @@ def main(argv: list[str] | None = None) -> int:
         result["profile_top_tottime"] = top
     for line in first_errors(measured):
         log(line)
+    reserved = (ledger or {}).get("reservations")
+    accepted = measured.orders.accepted.get(GATEWAY, 0)
+    if result["guarded"] and reserved != accepted:
+        log(f"warning: the ledger holds {reserved} reservations for {accepted} guarded orders")
     for name, target in result["targets"].items():
         log(f"target {name}: {target['value']} ({'met' if target['met'] else 'NOT met'})")
     print(json.dumps(result), flush=True)
