@@ -1148,8 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         try:
             measured, info, ledger, price, rss = run(plan, Path(tmp))
-        except RuntimeError as error:
-            log(f"error: {error}")
+        except (RuntimeError, OSError) as error:  # a process that would not start or died
+            log(f"error: {type(error).__name__}: {error}")
             return 2
         top = print_profile(plan.profile) if plan.profile is not None else None
     result = report(plan, measured, info, ledger, price, rss)
