@@ -167,6 +167,7 @@ def run_bot(
     Takes the bot's lease, runs preflight when live, renders the config and keeps
     Freqtrade running (restart with backoff); Ctrl-C or SIGTERM stops it cleanly.
     """
+    from bulkhead.fleet.gateway_access import GatewayAccess, environment_access, local_access
     from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
     from bulkhead.memory.deployment import (
         connection_from_environment,
@@ -197,11 +198,16 @@ def run_bot(
             return given
         return prepare_memory(fleet, workspace(spec), env).bots[chosen.name]
 
+    def gateway() -> GatewayAccess:
+        # In a container the access is given whole; on this machine, from the gateway's
+        # folder (the running gateway's state file and the bot's credential file).
+        given = environment_access(env, chosen.name)
+        return given or local_access(workspace(spec).gateway, chosen.name)
+
     settings = SupervisorSettings(
         chosen,
         paths,
-        environ=env,
-        secrets_dir=secrets_dir(spec),
+        gateway=gateway,
         child_output=child_output,
         redactor=redactor,
         memory=memory,

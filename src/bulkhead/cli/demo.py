@@ -23,7 +23,7 @@ from bulkhead.cli.runtime import STATUS_HEADER, render_table, status_rows
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths, Workspace
-from bulkhead.fleet import local
+from bulkhead.fleet import gateway_process, local
 from bulkhead.fleet.demo import LoggedEvent, recent_decisions, write_demo_spec
 from bulkhead.memory.deployment import prepare_memory, stop_embedded
 from bulkhead.memory.server import Connection, MemoryUnavailable
@@ -123,7 +123,10 @@ def demo(
         paths = Workspace.for_spec(spec).bot(bot.name)
         typer.echo(f"twin on {server.url}; bot {bot.name} spec at {spec}")
         try:
-            typer.echo(f"starting {bot.name} (live, preflight first)...")
+            typer.echo("starting the order gateway (preflight of the bot's key, ledger)...")
+            gateway = gateway_process.ensure_running(spec, Workspace.for_spec(spec).gateway)
+            typer.echo(f"gateway: {gateway.detail}")
+            typer.echo(f"starting {bot.name} (live, through the gateway)...")
             result = local.start_detached(bot.name, spec, paths)
             typer.echo(f"{bot.name}: {result.state} {result.detail}")
             reader = prepare_memory(load_fleet(spec), Workspace.for_spec(spec)).reader
@@ -139,6 +142,8 @@ def demo(
         finally:
             stopped = local.stop(paths)
             typer.echo(f"{bot.name}: {'stopped' if stopped else 'was not running'}")
+            if gateway_process.stop(Workspace.for_spec(spec).gateway):
+                typer.echo("gateway: stopped")
             if stop_embedded(load_fleet(spec), Workspace.for_spec(spec)):
                 typer.echo("memory (embedded redis): stopped")
             signal.signal(signal.SIGTERM, previous)

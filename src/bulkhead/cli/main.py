@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import backtest, bots, demo, deploy, memory, runtime, sim
+from bulkhead.cli import backtest, bots, demo, deploy, gateway, memory, runtime, sim
 from bulkhead.cli.common import BulkheadGroup
 
 
@@ -34,6 +34,7 @@ def build_app() -> typer.Typer:
     demo.register(app)
     deploy.register(app)
     backtest.register(app)
+    gateway.register(app)
     app.command()(version)
     return app
 

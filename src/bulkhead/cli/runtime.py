@@ -17,7 +17,7 @@ from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, load, select, workspac
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet import docker as docker_runtime
-from bulkhead.fleet import local
+from bulkhead.fleet import gateway_process, local
 from bulkhead.fleet.compose import service_name
 from bulkhead.fleet.ftapi import BotSnapshot, snapshot
 from bulkhead.memory.deployment import stop_embedded
@@ -141,6 +141,10 @@ def up(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
         results = docker_runtime.up(_project(spec), docker_runtime.bot_services(chosen))
         _report_started(results)
         return
+    started = gateway_process.ensure_running(spec.resolve(), workspace(spec).gateway)
+    typer.echo(f"gateway: {started.detail}")
+    if not started.ok:
+        raise typer.Exit(1)
     failed = False
     for one in chosen:
         paths = workspace(spec).bot(one.name)
@@ -172,6 +176,8 @@ def down(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
         stopped_one = local.stop(workspace(spec).bot(chosen.name))
         typer.echo(f"{chosen.name}: {'stopped' if stopped_one else 'was not running'}")
     still_running = [b.name for b in fleet.bots if local.is_running(workspace(spec).bot(b.name))]
+    if not still_running and gateway_process.stop(workspace(spec).gateway):
+        typer.echo("gateway: stopped (no bot left running)")
     if not still_running and stop_embedded(fleet, workspace(spec)):
         typer.echo("embedded redis: stopped (no bot left running)")
 

@@ -291,7 +291,40 @@ class MemoryDeployment(_Strict):
 
 
 class RiskSection(_Strict):
-    """Reserved for the risk guard; empty for now."""
+    """The hard limits the order gateway enforces on every order of the bot.
+
+    The budget ledger counts each buy at its worst case: a limit buy at size x price x
+    (1 + fee_rate), a market buy by size at size x best ask x (1 + slippage) x (1 +
+    fee_rate). Realized losses lower the cap; profits raise it only with ``compound``.
+    """
+
+    compound: bool = Field(
+        default=False, strict=True, description="true: realized profits may be re-risked"
+    )
+    fee_rate: Decimal = Field(
+        default=Decimal("0.001"), ge=0, le=Decimal("0.01"), description="taker fee, e.g. 0.001"
+    )
+    slippage: Decimal = Field(
+        default=Decimal("0.02"),
+        ge=0,
+        le=Decimal("0.5"),
+        description="margin over the best ask for market buys by size, e.g. 0.02",
+    )
+    orders_per_minute: int = Field(
+        default=30, ge=1, le=600, description="more than this in a minute halts the bot"
+    )
+    balance_tolerance: Decimal = Field(
+        default=Decimal("1"),
+        ge=0,
+        description="stake worth of difference between exchange and ledger that halts the bot",
+    )
+
+
+class GatewayDeployment(_Strict):
+    """Where the order gateway listens: on this machine only, at a port kept across
+    restarts (chosen once when unset, so bots find it again after a restart)."""
+
+    port: int | None = Field(default=None, ge=1024, le=65535)
 
 
 class Bot(_Strict):
@@ -404,6 +437,7 @@ class Fleet(_Strict):
         default="local", description="local processes, or docker (the Compose project)"
     )
     memory: MemoryDeployment = MemoryDeployment()
+    gateway: GatewayDeployment = GatewayDeployment()
     bots: list[Bot] = Field(min_length=1)
 
     @model_validator(mode="after")

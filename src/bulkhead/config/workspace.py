@@ -54,6 +54,30 @@ class BotPaths:
 
 
 @dataclass(frozen=True)
+class GatewayPaths:
+    """The order gateway's folder: the bots' gateway credentials (0600), its state file
+    (where it listens, which bots it serves), its lease and its log."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "gateway.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "gateway.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "logs" / "gateway.jsonl"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "logs" / "gateway.out"
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
 
@@ -63,3 +87,7 @@ class Workspace:
 
     def bot(self, name: str) -> BotPaths:
         return BotPaths(self.root / "bots" / name)
+
+    @property
+    def gateway(self) -> GatewayPaths:
+        return GatewayPaths(self.root / "gateway")

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from pydantic import SecretStr
 
 from bulkhead.config.models import Bot
 from bulkhead.logs import event
@@ -55,12 +53,13 @@ def cancel_orphan_stops(bot: Bot, client: Any, database: Path) -> list[str]:
     return cancelled
 
 
-def cleanup_before_start(bot: Bot, credentials: Mapping[str, SecretStr], database: Path) -> None:
-    """Best effort: an exchange error here is logged and never blocks the start."""
-    from bulkhead.exchange.preflight import make_client
+def cleanup_before_start(bot: Bot, client: Callable[[], Any], database: Path) -> None:
+    """Best effort: an exchange error here is logged and never blocks the start.
 
+    ``client`` makes the ccxt client: the bot's gateway credential, pointed at the gateway
+    (stop orders are on its allowlist)."""
     try:
-        cancel_orphan_stops(bot, make_client(bot, credentials), database)
+        cancel_orphan_stops(bot, client(), database)
     except Exception as error:  # the exchange may be down; Freqtrade will retry its own way
         event(
             logger,

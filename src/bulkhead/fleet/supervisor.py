@@ -24,10 +24,17 @@ import time
 from types import FrameType
 from typing import IO, Any
 
-from bulkhead.config.credentials import resolve_credentials
-from bulkhead.config.secrets import SecretResolutionError
+from pydantic import SecretStr
+
+from bulkhead.errors import BulkheadError
 from bulkhead.fleet.child import kill_group, last_error, start_child
 from bulkhead.fleet.environment import child_environment
+from bulkhead.fleet.gateway_access import (
+    GatewayAccess,
+    GatewayRefusedBot,
+    gateway_client,
+    point_at_gateway,
+)
 from bulkhead.fleet.lease import Lease, LeaseHeld
 from bulkhead.fleet.orphans import cleanup_before_start
 from bulkhead.fleet.supervisor_settings import (
@@ -74,6 +81,12 @@ logger = logging.getLogger("bulkhead.supervisor")
 POLL_S = 0.05
 #: the same while sleeping out a restart delay
 BACKOFF_POLL_S = 0.2
+#: what Freqtrade holds as its exchange key when it trades through no gateway (dry-run)
+NO_EXCHANGE_CREDENTIALS = {
+    "api_key": SecretStr(""),
+    "secret": SecretStr(""),
+    "passphrase": SecretStr(""),
+}
 #: the status file holds no secret: ``status`` may read it as any user
 STATUS_MODE = 0o644
 
@@ -126,32 +139,15 @@ class Supervisor:
             budget=str(bot.budget.amount),
         )
         self._write_status("starting")
-        try:
-            credentials = resolve_credentials(bot, settings.environ, settings.secrets_dir)
-        except SecretResolutionError as error:
-            event(logger, "credentials_missing", logging.ERROR, reason=str(error))
-            self._write_status("refused", reason=str(error))
-            return EXIT_CONFIG
-        for secret in credentials.values():
-            settings.redactor.add(secret.get_secret_value())
-        if bot.mode == "live":
-            self._write_status("preflight")
-            report = settings.preflight(bot, credentials)
-            event(logger, "preflight", passed=report.passed, report=report.as_dict())
-            if not report.passed:
-                event(
-                    logger,
-                    "preflight_refused",
-                    logging.ERROR,
-                    reason="live trading refused: the key failed preflight",
-                )
-                self._write_status("refused", reason="preflight failed")
-                return EXIT_PREFLIGHT
-        else:
-            event(logger, "preflight_skipped", reason="dry-run")
+        access = self._gateway_access()
+        if isinstance(access, int):
+            return access
         paths.user_data.mkdir(parents=True, exist_ok=True)
+        # Freqtrade holds the gateway credential, never the bot's real key (the gateway
+        # does); without a gateway (dry-run only) it holds no exchange credential at all
+        exchange_credentials = access.credentials() if access else NO_EXCHANGE_CREDENTIALS
         try:
-            child_env = secret_environment(paths, credentials)
+            child_env = secret_environment(paths, exchange_credentials)
         except ValueError as error:
             event(logger, "credentials_unusable", logging.ERROR, reason=str(error))
             self._write_status("refused", reason=str(error))
@@ -160,9 +156,14 @@ class Supervisor:
         for value in child_env.values():
             settings.redactor.add(value)
         self.state.child_env = child_env
-        if bot.mode == "live":
-            self.state.before_start = lambda: cleanup_before_start(bot, credentials, paths.database)
+        if bot.mode == "live" and access is not None:
+            gateway = access
+            self.state.before_start = lambda: cleanup_before_start(
+                bot, lambda: gateway_client(gateway), paths.database
+            )
         config = settings.render(bot, paths)
+        if access is not None:
+            point_at_gateway(config, access.url)
         write_config(paths.config, config)
         event(
             logger,
@@ -173,6 +174,36 @@ class Supervisor:
             available_capital=config["available_capital"],
         )
         return self._keep_running()
+
+    def _gateway_access(self) -> GatewayAccess | int | None:
+        """The gateway's access for this bot; an exit code when the bot must not start.
+
+        Live trading never starts without the gateway: it holds the real key, ran the
+        preflight on it and checks every order against the budget. A bot the gateway
+        refused (key unresolved, preflight failed) is refused here with its reason."""
+        settings, bot = self.settings, self.settings.bot
+        if settings.gateway is None:
+            if bot.mode == "live":
+                reason = "live trading refused: no order gateway to trade through"
+                event(logger, "gateway_missing", logging.ERROR, reason=reason)
+                self._write_status("refused", reason=reason)
+                return EXIT_PREFLIGHT
+            event(logger, "gateway_skipped", reason="dry-run without a gateway")
+            return None
+        try:
+            access = settings.gateway()
+        except GatewayRefusedBot as error:
+            event(logger, "preflight_refused", logging.ERROR, reason=str(error))
+            self._write_status("refused", reason=str(error))
+            return EXIT_PREFLIGHT
+        except BulkheadError as error:
+            event(logger, "gateway_unreachable", logging.ERROR, reason=str(error))
+            self._write_status("refused", reason=str(error))
+            return EXIT_CONFIG
+        for secret in access.secrets():
+            settings.redactor.add(secret)
+        event(logger, "gateway_access", url=access.url, mode=bot.mode)
+        return access
 
     def _memory_environment(self) -> dict[str, str]:
         """Where the recorder inside Freqtrade writes; memory trouble never stops the bot."""

@@ -13,14 +13,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-from pydantic import SecretStr
+from typing import Any
 
 from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
 from bulkhead.fleet.ftapi import is_trading
+from bulkhead.fleet.gateway_access import GatewayAccess
 from bulkhead.freqtrade.config import render_freqtrade_config
 from bulkhead.logs import Redactor
 from bulkhead.memory.server import Connection
@@ -41,20 +40,9 @@ HEALTH_EVERY_S = 1.0
 MAX_QUICK_FAILURES = 5
 
 
-class Report(Protocol):
-    @property
-    def passed(self) -> bool: ...
-
-    def as_dict(self) -> dict[str, Any]: ...
-
-
-Preflight = Callable[[Bot, Mapping[str, SecretStr]], Report]
-
-
-def default_preflight(bot: Bot, credentials: Mapping[str, SecretStr]) -> Report:
-    from bulkhead.exchange.preflight import make_client, run_preflight
-
-    return run_preflight(bot, make_client(bot, credentials))
+#: how the supervisor reaches the order gateway (``gateway_access``): the URL and the
+#: bot's gateway credential, or an error saying why there is none
+GatewayLookup = Callable[[], GatewayAccess]
 
 
 def freqtrade_command() -> tuple[str, ...]:
@@ -67,16 +55,14 @@ class SupervisorSettings:
     """One bot's supervision, fixed for the supervisor's life.
 
     The callables are the seams a test replaces: ``freqtrade`` (a stand-in command),
-    ``healthy`` (whether the child trades yet), ``preflight``, ``render``.
+    ``healthy`` (whether the child trades yet), ``gateway``, ``render``.
     """
 
     bot: Bot
     paths: BotPaths
-    #: where the bot's secrets are read from (``secrets_dir`` for file references)
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    secrets_dir: Path | None = None
-    #: the live-trading gate: Freqtrade starts only after a passing report (live mode)
-    preflight: Preflight = default_preflight
+    #: the order gateway Freqtrade trades through (it holds the real key and ran the
+    #: preflight on it); None: no exchange credential at all, and live trading is refused
+    gateway: GatewayLookup | None = None
     #: the command before ``trade --config CONFIG``
     freqtrade: tuple[str, ...] = field(default_factory=freqtrade_command)
     #: where Freqtrade's stdout/stderr go; None inherits ours (containers, foreground)

@@ -125,12 +125,20 @@ def gateway_credential(folder: Path, bot: str) -> GatewayCredential:
     A file others may read or write is refused rather than used: its secret may be known.
     """
     path = credential_path(folder, bot)
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         credential = GatewayCredential.generate(bot)
         write_private(path, credential.as_json())
         return credential
+    return load_credential(path, bot)
+
+
+def load_credential(path: Path, bot: str) -> GatewayCredential:
+    """A gateway credential file as the bot's supervisor reads it: never generated here
+    (only the gateway makes them), refused when others may read or write it."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise CustodyError(f"{path}: no gateway credential (the gateway writes it)") from None
     if not stat.S_ISREG(info.st_mode):
         raise CustodyError(f"{path}: not a regular file")
     if info.st_mode & 0o077 or info.st_uid != os.getuid():

@@ -9,30 +9,29 @@ from pathlib import Path
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.fleet.backoff import Backoff
+from bulkhead.fleet.gateway_access import GatewayAccess
 from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
+from bulkhead.gateway.custody import GatewayCredential
 
 STANDIN = Path(__file__).with_name("standin_freqtrade.py")
-CREDENTIALS = {
-    "BOT1_KUCOIN_API_KEY": "own-key",
-    "BOT1_KUCOIN_API_SECRET": "own-secret",
-    "BOT1_KUCOIN_API_PASSPHRASE": "own-passphrase",
-}
+#: what the bot's Freqtrade is given instead of its KuCoin key (no gateway listens there:
+#: the stand-in never calls it)
+GATEWAY = GatewayAccess(
+    "http://127.0.0.1:9", GatewayCredential("bot1", "gw-key", "gw-secret", "gw-passphrase")
+)
 
 
 def build(spec: Path, behaviour: str, **settings: object) -> Supervisor:
     bot = load_fleet(spec).bots[0]
     paths = Workspace.for_spec(spec).bot(bot.name)
-    return Supervisor(
-        SupervisorSettings(
-            bot,
-            paths,
-            environ=CREDENTIALS,
-            freqtrade=(sys.executable, str(STANDIN), behaviour),
-            healthy=lambda p: (p.root / "trading").exists(),
-            backoff=Backoff(initial_s=0.05, maximum_s=0.2),
-            **settings,  # type: ignore[arg-type]
-        )
-    )
+    chosen: dict[str, object] = {
+        "gateway": lambda: GATEWAY,
+        "freqtrade": (sys.executable, str(STANDIN), behaviour),
+        "healthy": lambda p: (p.root / "trading").exists(),
+        "backoff": Backoff(initial_s=0.05, maximum_s=0.2),
+        **settings,
+    }
+    return Supervisor(SupervisorSettings(bot, paths, **chosen))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

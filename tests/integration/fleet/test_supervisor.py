@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_supervisor import build
+from run_supervisor import GATEWAY, build
 
 from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet import local
+from bulkhead.fleet.gateway_access import GatewayAccess, GatewayRefusedBot
 from bulkhead.fleet.lease import Lease, LeaseHeld, is_held, lease_processes, read_record
 from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT
 from bulkhead.plumbing import WaitTimeout, wait_until
@@ -180,8 +181,10 @@ def test_freqtrade_sees_only_allowlisted_variables_and_its_own_bot_secrets(
     )
     assert seen["LANG"] == "C.UTF-8"
     assert seen["LC_TIME"] == "C"
-    assert seen["FREQTRADE__EXCHANGE__KEY"] == "own-key"
-    assert seen["FREQTRADE__EXCHANGE__SECRET"] == "own-secret"
+    # the gateway credential, never a KuCoin key: the gateway holds that
+    assert seen["FREQTRADE__EXCHANGE__KEY"] == "gw-key"
+    assert seen["FREQTRADE__EXCHANGE__SECRET"] == "gw-secret"
+    assert seen["FREQTRADE__EXCHANGE__PASSWORD"] == "gw-passphrase"
 
 
 def test_a_freqtrade_that_crashes_at_start_is_given_up_with_the_reason(
@@ -245,42 +248,50 @@ def test_a_second_stop_request_kills_the_child_at_once(spec: Path, paths: BotPat
     assert not is_held(paths.lock)
 
 
-class Verdict:
-    """A preflight report: what the live-trading gate reads."""
-
-    def __init__(self, passed: bool) -> None:
-        self.passed = passed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": []}
-
-
-@pytest.mark.parametrize("passed", [False, True])
-def test_a_live_bot_starts_freqtrade_only_after_a_passing_preflight(
-    tmp_path: Path, passed: bool
+@pytest.mark.parametrize("served", [False, True])
+def test_a_live_bot_starts_freqtrade_only_when_the_gateway_serves_it(
+    tmp_path: Path, served: bool
 ) -> None:
     live = tmp_path / "bulkhead.yaml"
     live.write_text((ROOT / "examples" / "bulkhead.yaml").read_text())
     paths = Workspace.for_spec(live).bot("bot1")
     asked: list[str] = []
 
-    def preflight(bot: Any, credentials: Any) -> Verdict:
-        asked.append(credentials["api_key"].get_secret_value())
-        return Verdict(passed)
+    def gateway() -> GatewayAccess:
+        asked.append("bot1")
+        if not served:
+            raise GatewayRefusedBot("the gateway refused bot1: preflight failed")
+        return GATEWAY
 
-    supervisor = build(live, "trade", preflight=preflight)
-    if passed:
+    supervisor = build(live, "trade", gateway=gateway)
+    if served:
         threading.Thread(
             target=lambda: (running_child(paths), supervisor.stop()), daemon=True
         ).start()
 
     code = supervisor.run()
 
-    assert asked == ["own-key"]
-    assert (paths.root / "child-env.json").exists() is passed
-    if passed:
+    assert asked == ["bot1"]
+    assert (paths.root / "child-env.json").exists() is served
+    if served:
         assert code == EXIT_OK
+        exchange = json.loads(paths.config.read_text())["exchange"]
+        assert exchange["ccxt_config"]["urls"]["api"]["private"] == GATEWAY.url
+        assert exchange["enable_ws"] is False
     else:
         assert code == EXIT_PREFLIGHT
         assert status(paths)["state"] == "refused"
+        assert "preflight failed" in status(paths)["reason"]
         assert not paths.config.exists()
+
+
+def test_a_live_bot_without_a_gateway_is_refused(tmp_path: Path) -> None:
+    live = tmp_path / "bulkhead.yaml"
+    live.write_text((ROOT / "examples" / "bulkhead.yaml").read_text())
+    paths = Workspace.for_spec(live).bot("bot1")
+
+    code = build(live, "trade", gateway=None).run()
+
+    assert code == EXIT_PREFLIGHT
+    assert "no order gateway" in status(paths)["reason"]
+    assert not (paths.root / "child-env.json").exists()

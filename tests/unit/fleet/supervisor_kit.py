@@ -22,16 +22,17 @@ import pytest
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import BotPaths, Workspace
 from bulkhead.fleet.backoff import Backoff
+from bulkhead.fleet.gateway_access import GatewayAccess
 from bulkhead.fleet.supervisor import Supervisor, SupervisorSettings
+from bulkhead.gateway.custody import GatewayCredential
 from bulkhead.plumbing import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 STANDIN = Path(__file__).with_name("standin_engine.py")
-CREDENTIALS = {
-    "BOT1_KUCOIN_API_KEY": "own-key",
-    "BOT1_KUCOIN_API_SECRET": "own-secret",
-    "BOT1_KUCOIN_API_PASSPHRASE": "own-passphrase",
-}
+#: what the bot's Freqtrade is given instead of its KuCoin key
+GATEWAY = GatewayAccess(
+    "http://127.0.0.1:9", GatewayCredential("bot1", "gw-key", "gw-secret", "gw-passphrase")
+)
 DEADLINE_S = 5.0
 
 
@@ -45,11 +46,11 @@ def write_spec(folder: Path, mode: str = "dry_run") -> Path:
 
 
 def settings_for(spec: Path, behaviour: str, **overrides: Any) -> SupervisorSettings:
-    """Settings for the spec's bot running the stand-in: no preflight unless live, no
+    """Settings for the spec's bot running the stand-in: through a gateway (never asked), no
     memory, a rendered config of two numbers, healthy at once unless told otherwise."""
     bot = load_fleet(spec).bots[0]
     chosen: dict[str, Any] = {
-        "environ": CREDENTIALS,
+        "gateway": lambda: GATEWAY,
         "freqtrade": (sys.executable, "-S", str(STANDIN), behaviour),
         "healthy": lambda _paths: True,
         "health_every_s": 0.02,

@@ -25,7 +25,14 @@ from supervisor_kit import (
 
 from bulkhead.config.workspace import BotPaths
 from bulkhead.fleet.backoff import Backoff
-from bulkhead.fleet.supervisor import EXIT_FAILING, EXIT_OK, EXIT_PREFLIGHT, Supervisor
+from bulkhead.fleet.gateway_access import GatewayAccess, GatewayNotRunning, GatewayRefusedBot
+from bulkhead.fleet.supervisor import (
+    EXIT_CONFIG,
+    EXIT_FAILING,
+    EXIT_OK,
+    EXIT_PREFLIGHT,
+    Supervisor,
+)
 
 
 def test_the_bot_is_reported_running_only_once_the_health_check_says_it_trades(
@@ -113,32 +120,38 @@ def test_a_child_that_dies_before_trading_counts_as_a_failed_start_however_long_
     assert events(caplog, "freqtrade_trading") == []
 
 
-class Verdict:
-    """A preflight report: what the live-trading gate reads."""
-
-    def __init__(self, passed: bool) -> None:
-        self.passed = passed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": []}
-
-
-def test_a_live_bot_whose_key_fails_preflight_starts_nothing(tmp_path: Path) -> None:
+def test_a_live_bot_the_gateway_refused_starts_nothing(tmp_path: Path) -> None:
     asked: list[str] = []
 
-    def preflight(_bot: Any, credentials: Any) -> Verdict:
-        asked.append(credentials["api_key"].get_secret_value())
-        return Verdict(passed=False)
+    def gateway() -> GatewayAccess:
+        asked.append("asked")
+        raise GatewayRefusedBot("the gateway refused bot1: preflight failed")
 
     supervisor = Supervisor(
-        settings_for(write_spec(tmp_path, mode="live"), "trade", preflight=preflight)
+        settings_for(write_spec(tmp_path, mode="live"), "trade", gateway=gateway)
     )
 
     outcome = run(supervisor)
 
     assert outcome.code == EXIT_PREFLIGHT
-    assert asked == ["own-key"]
+    assert asked == ["asked"]
     assert runs(supervisor.settings.paths) == []
     assert not supervisor.settings.paths.config.exists()
     final = status(supervisor.settings.paths)
-    assert (final["state"], final["reason"]) == ("refused", "preflight failed")
+    assert final["state"] == "refused"
+    assert final["reason"] == "the gateway refused bot1: preflight failed"
+
+
+def test_a_gateway_that_is_not_running_starts_nothing(tmp_path: Path) -> None:
+    def gateway() -> GatewayAccess:
+        raise GatewayNotRunning("the order gateway is not running")
+
+    supervisor = Supervisor(
+        settings_for(write_spec(tmp_path, mode="live"), "trade", gateway=gateway)
+    )
+
+    outcome = run(supervisor)
+
+    assert outcome.code == EXIT_CONFIG
+    assert runs(supervisor.settings.paths) == []
+    assert "not running" in status(supervisor.settings.paths)["reason"]

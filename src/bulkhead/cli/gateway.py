@@ -1,0 +1,268 @@
+"""``bulkhead gateway | kill | resume | guard``: the order gateway and the bots' trading states.
+
+The gateway holds the bots' keys and checks every order against the budget ledger; the
+trading states (ACTIVE, REDUCING, HALTED) live in Redis where the gateway enforces them,
+so ``kill`` takes effect at once, even while the gateway restarts, and only ``resume``
+lifts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+import typer
+
+from bulkhead.cli.common import (
+    DEFAULT_SPEC,
+    SpecOption,
+    environ,
+    load,
+    secrets_dir,
+    select,
+    workspace,
+)
+from bulkhead.config.credentials import resolve_credentials
+from bulkhead.config.models import Bot, Fleet
+from bulkhead.errors import TemporaryError
+from bulkhead.logs import JsonFormatter, event, setup_logging
+
+BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
+logger = logging.getLogger("bulkhead.cli")
+
+
+class RedisUnreachable(TemporaryError):
+    """The trading states and ledgers are in Redis, which did not answer."""
+
+
+def _redis(spec: Any, fleet: Fleet) -> redis.Redis:
+    from bulkhead.memory.deployment import admin_connection, connection_from_environment
+
+    # In a container the connection is given whole (Compose: the gateway's own ACL user,
+    # fenced to the gateway's keys); on this machine, the deployment's admin.
+    given = connection_from_environment(environ(spec))
+    if given is not None:
+        return given.client(socket_timeout=5)
+    return admin_connection(fleet, workspace(spec), environ(spec)).client(socket_timeout=5)
+
+
+def gateway(
+    spec: SpecOption = DEFAULT_SPEC,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: the spec's, else the last one used).")
+    ] = None,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option("--json-logs/--text-logs", help="Default: JSON unless a terminal."),
+    ] = None,
+    credentials_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read the bots' gateway credentials (<bot>.gateway-credential.json) from "
+            "this folder, never generating one (Compose mounts them there); default: "
+            "the gateway's folder, generated on first use."
+        ),
+    ] = None,
+) -> None:
+    """Run the order gateway in the foreground (what `up` starts, and Compose runs).
+
+    It holds every bot's real key, runs the preflight on each live bot's key, rebuilds
+    each bot's budget ledger from the exchange, then serves KuCoin's spot API to the bots
+    on HOST:PORT: only allowlisted calls, re-signed with the real key; every buy checked
+    against the bot's budget. Ctrl-C or SIGTERM stops it.
+    """
+    from bulkhead.fleet.lease import Lease
+    from bulkhead.gateway import service
+
+    fleet = load(spec)
+    paths = workspace(spec).gateway
+    redactor = setup_logging(bot="gateway", json_output=json_logs)
+    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(paths.log)
+    formatter = JsonFormatter("gateway")
+    formatter.redact = redactor
+    file_handler.setFormatter(formatter)
+    logging.getLogger().addHandler(file_handler)
+    with Lease(paths.lock):
+        client = _redis(spec, fleet)
+        built = service.build(
+            fleet,
+            paths,
+            client,
+            environ=environ(spec),
+            secrets_dir=secrets_dir(spec),
+            host=host,
+            port=port,
+            credentials_dir=credentials_dir,
+        )
+        for secret in built.secrets():
+            redactor.add(secret)
+        asyncio.run(service.serve(built))
+
+
+def kill(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    exit_positions: Annotated[
+        bool, typer.Option("--exit", help="Also sell the bot's positions at market.")
+    ] = False,
+) -> None:
+    """Halt BOT at once: no new orders from it pass the gateway (cancels still do).
+
+    The HALTED state is written first and persists across restarts of the bot, the
+    gateway and Redis; then the bot's open buy orders are cancelled at the exchange and,
+    with --exit, its positions sold. Only `bulkhead resume BOT` lifts it.
+    """
+    from bulkhead.gateway.states import TradingState, TradingStates
+
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    states = TradingStates(_redis(spec, fleet))
+    states.set(chosen.name, TradingState.HALTED, "KILL by operator", by="operator")
+    event(logger, "bot_killed", bot=chosen.name, exit_positions=exit_positions)
+    typer.echo(f"{chosen.name}: HALTED (no new orders pass the gateway)")
+    report = asyncio.run(_cancel_and_exit(spec, fleet, chosen, states, exit_positions))
+    for line in report:
+        typer.echo(f"{chosen.name}: {line}")
+
+
+async def _cancel_and_exit(
+    spec: Any, fleet: Fleet, bot: Bot, states: Any, exit_positions: bool
+) -> list[str]:
+    from bulkhead.gateway.custody import RealKey
+    from bulkhead.gateway.ledger import Ledger
+    from bulkhead.gateway.reconcile import ExchangeReader, Reconciler
+    from bulkhead.gateway.service import upstream_url
+    from bulkhead.gateway.upstream import Upstream
+
+    real = RealKey.of(resolve_credentials(bot, environ(spec), secrets_dir(spec)))
+    upstream = Upstream(upstream_url(fleet))
+    await upstream.open()
+    try:
+        reconciler = Reconciler(
+            bot.name,
+            ExchangeReader(upstream, real),
+            Ledger(states.client, bot.name, bot.budget.amount, compound=bot.risk.compound),
+            states,
+            stake_currency=bot.budget.currency,
+            fee_rate=bot.risk.fee_rate,
+            slippage=bot.risk.slippage,
+            mismatch_tolerance=bot.risk.balance_tolerance,
+        )
+        done = await reconciler.kill(exit_positions=exit_positions)
+    finally:
+        await upstream.close()
+    return _describe_kill(done)
+
+
+def _describe_kill(done: Any) -> list[str]:
+    fields = getattr(done, "__dict__", None) or {}
+    if hasattr(done, "lines"):
+        return list(done.lines())
+    return [f"{name}: {value}" for name, value in fields.items()]
+
+
+def resume(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "resumed by operator",
+) -> None:
+    """Lift HALTED or REDUCING: BOT may trade again within its budget."""
+    from bulkhead.gateway.states import TradingState, TradingStates
+
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    states = TradingStates(_redis(spec, fleet))
+    before = states.get(chosen.name)
+    states.set(chosen.name, TradingState.ACTIVE, f"RESUME {reason}", by="operator")
+    event(logger, "bot_resumed", bot=chosen.name, was=before.state.value)
+    typer.echo(f"{chosen.name}: ACTIVE (was {before.state.value})")
+
+
+def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
+    """What `guard` shows, as data: state, ledger numbers, last decisions."""
+    from bulkhead.gateway.ledger import Ledger
+    from bulkhead.gateway.states import TradingStates
+
+    states = TradingStates(client)
+    record = states.get(bot.name)
+    snapshot = Ledger(client, bot.name, bot.budget.amount, compound=bot.risk.compound).snapshot()
+    return {
+        "bot": bot.name,
+        "state": record.as_dict(),
+        "currency": bot.budget.currency,
+        "budget": str(bot.budget.amount),
+        "cap": str(snapshot.cap),
+        "committed": str(snapshot.committed),
+        "headroom": str(snapshot.headroom),
+        "realized": str(snapshot.realized),
+        "positions": {
+            s: {"qty": str(p.qty), "cost": str(p.cost)} for s, p in snapshot.positions.items()
+        },
+        "open_buys": {oid: str(cost) for oid, cost in snapshot.reservations.items()},
+        "lost_answers": sorted(snapshot.lost),
+        "decisions": [
+            {"at": datetime.fromtimestamp(d.at_ms / 1000, UTC).isoformat(), **d.fields}
+            for d in states.last_decisions(bot.name, decisions)
+        ],
+    }
+
+
+def guard(
+    bot: BotArgument,
+    spec: SpecOption = DEFAULT_SPEC,
+    last: Annotated[
+        int, typer.Option("-n", "--last", min=0, max=1000, help="Decisions shown.")
+    ] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """BOT's trading state, budget cap, committed capital, headroom and last decisions."""
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    try:
+        view = guard_view(_redis(spec, fleet), chosen, last)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise RedisUnreachable(f"guard: cannot reach Redis ({error})") from error
+    if as_json:
+        typer.echo(json.dumps(view, indent=2))
+        return
+    state = view["state"]
+    currency = view["currency"]
+    since = (
+        datetime.fromtimestamp(state["since_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if state["since_ms"]
+        else "-"
+    )
+    typer.echo(
+        f"{view['bot']}: {state['state']}"
+        + (f" ({state['reason']}, {state['by']}, since {since})" if state["reason"] else "")
+    )
+    typer.echo(
+        f"  cap {view['cap']} {currency}  committed {view['committed']}  "
+        f"headroom {view['headroom']}  realized {view['realized']}  (budget {view['budget']})"
+    )
+    for symbol, position in view["positions"].items():
+        typer.echo(f"  position {symbol}: {position['qty']} at cost {position['cost']} {currency}")
+    for oid, cost in view["open_buys"].items():
+        lost = " (answer lost; awaiting the exchange)" if oid in view["lost_answers"] else ""
+        typer.echo(f"  open buy {oid}: reserved {cost} {currency}{lost}")
+    if view["decisions"]:
+        typer.echo("  last decisions:")
+    for decision in view["decisions"]:
+        shown = dict(decision)
+        at = str(shown.pop("at"))[11:19]
+        head = f"{shown.pop('kind', '')} {shown.pop('decision', '')}"
+        reason = shown.pop("reason", "")
+        rest = " ".join(f"{k}={v}" for k, v in shown.items() if v not in ("", "None"))
+        typer.echo(f"    {at} {head} {reason} {rest}".rstrip())
+
+
+def register(app: typer.Typer) -> None:
+    for command in (gateway, kill, resume, guard):
+        app.command()(command)
