@@ -13,7 +13,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis
 import typer
@@ -31,6 +31,9 @@ from bulkhead.config.credentials import resolve_credentials
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.errors import TemporaryError
 from bulkhead.logs import JsonFormatter, event, setup_logging
+
+if TYPE_CHECKING:
+    from bulkhead.gateway.reconcile import KillReport
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
 logger = logging.getLogger("bulkhead.cli")
@@ -161,11 +164,15 @@ async def _cancel_and_exit(
     return _describe_kill(done)
 
 
-def _describe_kill(done: Any) -> list[str]:
-    fields = getattr(done, "__dict__", None) or {}
-    if hasattr(done, "lines"):
-        return list(done.lines())
-    return [f"{name}: {value}" for name, value in fields.items()]
+def _describe_kill(done: KillReport) -> list[str]:
+    """One line per thing ``kill`` did or could not do, for the operator."""
+    lines = [f"cancelled open buy {order}" for order in done.cancelled]
+    lines += [f"could NOT cancel {order}: {why}" for order, why in done.not_cancelled.items()]
+    lines += [f"sold {size} {symbol} at market" for symbol, size in done.sold.items()]
+    lines += [f"could NOT sell {symbol}: {why}" for symbol, why in done.not_sold.items()]
+    if not lines:
+        lines.append("no open buy orders" + (", no positions" if done.exit_positions else ""))
+    return lines
 
 
 def resume(

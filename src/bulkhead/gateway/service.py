@@ -272,21 +272,13 @@ async def prepare(gateway: Gateway) -> GatewayApp:
             mismatch_tolerance=bot.risk.balance_tolerance,
         )
         try:
-            snapshot = await reconciler.start()
+            await reconciler.start()
         except Exception as error:  # fail closed: not served until a restart rebuilds it
             gateway.verdicts[name] = BotVerdict(False, f"ledger rebuild failed: {error}")
             del gateway.keys[name]
             event(logger, "gateway_bot_refused", logging.ERROR, bot=name, reason=str(error)[:300])
             continue
-        gateway.reconcilers[name] = reconciler
-        event(
-            logger,
-            "ledger_rebuilt",
-            bot=name,
-            cap=str(snapshot.cap),
-            committed=str(snapshot.committed),
-            headroom=str(snapshot.headroom),
-        )
+        gateway.reconcilers[name] = reconciler  # reconciler.start logged ledger_rebuilt
     any_reader = next(iter(readers.values()), None)
 
     async def best_ask(symbol: str) -> Decimal | None:
