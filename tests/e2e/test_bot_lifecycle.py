@@ -32,8 +32,12 @@ from typing import Any
 import botkit
 import pytest
 
-from bulkhead.config.workspace import BotPaths, Workspace
+from bulkhead.config.loader import load_fleet
+from bulkhead.config.workspace import BotPaths, GatewayPaths, Workspace
+from bulkhead.fleet.gateway_access import read_gateway_state
 from bulkhead.fleet.lease import lease_holder
+from bulkhead.gateway.custody import credential_path, load_credential
+from bulkhead.memory.deployment import admin_connection
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +99,10 @@ def _diagnosis(paths: BotPaths) -> str:
             logs / "freqtrade.out",
         )
     )
+
+
+def _gateway_paths(spec: Path) -> GatewayPaths:
+    return Workspace.for_spec(spec).gateway
 
 
 def _poll(
@@ -238,6 +246,30 @@ def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> No
     assert started[-2:] == [old_child, status["child_pid"]]
 
 
+def test_freqtrade_holds_only_its_gateway_credential(live: LiveRun) -> None:
+    """The real key stays in the gateway: not in Freqtrade's (or its supervisor's)
+    environment or config; Freqtrade's key is the gateway credential, its URLs the gateway."""
+    status = live.require_running()
+    real = {part: live.key[part] for part in botkit.CREDENTIAL_ENV}
+    for pid in (status["pid"], status["child_pid"]):
+        environment = Path(f"/proc/{pid}/environ").read_bytes()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        for part, value in real.items():
+            assert value.encode() not in environment, f"the {part} is in {pid}'s environment"
+            assert value.encode() not in command, f"the {part} is on {pid}'s command line"
+    gateway = _gateway_paths(live.spec)
+    credential = load_credential(credential_path(gateway.root, BOT), BOT)
+    assert credential.api_key != live.key["apiKey"]
+    freqtrade = Path(f"/proc/{status['child_pid']}/environ").read_bytes().split(b"\0")
+    assert f"FREQTRADE__EXCHANGE__KEY={credential.api_key}".encode() in freqtrade
+    config = json.loads(live.paths.config.read_text())
+    served = read_gateway_state(gateway)["url"].rstrip("/")
+    urls = config["exchange"]["ccxt_config"]["urls"]["api"]
+    assert urls["public"] == urls["private"] == served, urls
+    assert all(str(url).startswith(served) for url in urls.values()), urls
+    assert live.rig.url not in json.dumps(config), "Freqtrade can reach the twin directly"
+
+
 def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> None:
     assert live.up.returncode == 0, botkit.shown(live.up)
     assert f"{BOT}: running" in live.up.stdout, botkit.shown(live.up)
@@ -344,16 +376,18 @@ def _check_logs_against_database(live: LiveRun) -> None:
         assert entry["price"] == pytest.approx(row["average"], rel=REL)
         assert entry["cost"] == pytest.approx(row["cost"], rel=REL)
 
-    # The supervisor proved the key harmless before it ever started Freqtrade.
+    # The gateway proved the real key harmless before Freqtrade ever started, and the
+    # supervisor started Freqtrade only once the gateway served the bot.
     supervisor = botkit.events(live.paths.log)
     names = [e.get("event") for e in supervisor]
     assert "freqtrade_started" in names
     first_start = names.index("freqtrade_started")
-    preflights = [i for i, e in enumerate(supervisor) if e.get("event") == "preflight"]
-    assert preflights, "no preflight event"
-    assert preflights[0] < first_start
-    assert all(supervisor[i]["passed"] is True for i in preflights)
-    assert supervisor[preflights[0]]["report"]["passed"] is True
+    preflights = botkit.events(_gateway_paths(live.spec).log, "gateway_preflight")
+    assert preflights, "the gateway logged no preflight"
+    assert all(p["passed"] is True and p["bot"] == BOT for p in preflights)
+    assert preflights[0]["report"]["passed"] is True
+    assert botkit.when(preflights[0]) <= botkit.when(supervisor[first_start])
+    assert names.index("gateway_access") < first_start
     assert names.index("config_rendered") < first_start
     assert names[-1] == "supervisor_stop", names[-5:]
 
@@ -390,6 +424,11 @@ def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
         for part, value in secrets.items():
             assert value.encode() not in content, f"the {part} is in {path}"
 
+    memory = _everything_in_redis(live.spec)
+    assert b"order_filled" in memory or b"trade" in memory, "memory holds nothing of the run"
+    for part, value in secrets.items():
+        assert value.encode() not in memory, f"the {part} is in the bot's memory (Redis)"
+
     for mode in ("config.json", "api.json"):
         path = live.paths.root / mode
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is not 0600"
@@ -406,6 +445,25 @@ def test_no_secret_appears_in_any_log_or_rendered_file(live: LiveRun) -> None:
         for part, value in secrets.items():
             assert value not in output.stdout + output.stderr, f"the {part} was printed"
     assert stat.S_IMODE(live.paths.config.stat().st_mode) == 0o600
+
+
+def _everything_in_redis(spec: Path) -> bytes:
+    """Every key and value of the deployment's Redis, read by type, as one blob to search."""
+    fleet = load_fleet(spec)
+    client = admin_connection(fleet, Workspace.for_spec(spec)).client(socket_timeout=10)
+    readers: dict[bytes, Callable[[bytes], Any]] = {
+        b"string": client.get,
+        b"hash": client.hgetall,
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"set": client.smembers,
+        b"zset": lambda key: client.zrange(key, 0, -1, withscores=True),
+        b"stream": client.xrange,
+    }
+    blob = bytearray()
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        blob += key + b"\0" + repr(readers.get(kind, lambda _: b"")(key)).encode() + b"\0"
+    return bytes(blob)
 
 
 # -- starts that must be refused --------------------------------------------------------------
@@ -430,7 +488,7 @@ def _refused_start(
     # The refusal, and why, outlive the supervisor that refused.
     status = botkit.status(paths)
     assert status["state"] == "refused", status
-    assert status["reason"] == "preflight failed", status
+    assert status["reason"] == f"the gateway refused {BOT}: preflight failed", status
     events = botkit.events(paths.log)
     names = [e.get("event") for e in events]
     assert "freqtrade_started" not in names, names
@@ -441,7 +499,10 @@ def _refused_start(
     # The exchange saw no order and no money moved.
     assert len(rig.twin.state.orders) == orders_before
     assert botkit.balances(rig.twin.user_by_name("master").accounts) == master_before
-    (preflight,) = [e for e in events if e.get("event") == "preflight"]
+    # The preflight ran where the real key is: in the gateway, which refused to serve the bot.
+    gateway_log = _gateway_paths(spec).log
+    (preflight,) = botkit.events(gateway_log, "gateway_preflight")
+    assert preflight["bot"] == BOT
     assert preflight["passed"] is False
     return up, preflight
 

@@ -319,6 +319,11 @@ class RiskSection(_Strict):
         description="stake worth of difference between exchange and ledger that halts the bot",
     )
 
+    @property
+    def worst_case_factor(self) -> Decimal:
+        """What the gateway multiplies a market buy's stake by to get its worst case."""
+        return (1 + self.slippage) * (1 + self.fee_rate)
+
 
 class GatewayDeployment(_Strict):
     """Where the order gateway listens: on this machine only, at a port kept across
@@ -397,15 +402,17 @@ class Bot(_Strict):
         stake = self.stake_per_trade
         if stake < MIN_STAKE:
             trades = self.max_open_trades
-            needed = (MIN_STAKE * trades / (1 - FEE_RESERVE)).quantize(
-                STAKE_PRECISION, ROUND_CEILING
-            )
+            needed = (
+                MIN_STAKE * trades * self.risk.worst_case_factor / (1 - FEE_RESERVE)
+            ).quantize(STAKE_PRECISION, ROUND_CEILING)
             problems.append(
                 (
                     ("budget", "amount"),
                     f"{self.budget.amount} {currency} leaves a stake of {stake} "
-                    f"{currency} per trade (amount x {1 - FEE_RESERVE} / max_open_trades "
-                    f"{trades}, rounded down to {STAKE_PRECISION}), under {MIN_STAKE} "
+                    f"{currency} per trade (amount x {1 - FEE_RESERVE} / "
+                    f"{self.risk.worst_case_factor.normalize()} for the gateway's worst case "
+                    f"/ max_open_trades {trades}, rounded down to {STAKE_PRECISION}), under "
+                    f"{MIN_STAKE} "
                     f"{currency}, the smallest order KuCoin takes on any pair (allowed: at "
                     f"least {needed} {currency} for {trades} open trade(s))",
                 )
@@ -418,9 +425,12 @@ class Bot(_Strict):
     def stake_per_trade(self) -> Decimal:
         """Equal slices of the budget, so max_open_trades trades together never exceed it.
 
-        1 % stays back for entry fees (KuCoin charges them on top, in the quote currency).
+        Sized so that the order gateway lets each one through: it counts a market buy at
+        its worst case, stake x (1 + slippage) x (1 + fee_rate), against the budget, so
+        the slices are cut from budget / that factor. A further 1 % stays back for the
+        spread between the price Freqtrade sized at and the best ask the gateway sees.
         """
-        usable = self.budget.amount * (1 - FEE_RESERVE)
+        usable = self.budget.amount * (1 - FEE_RESERVE) / self.risk.worst_case_factor
         return (usable / self.max_open_trades).quantize(STAKE_PRECISION, ROUND_DOWN)
 
 

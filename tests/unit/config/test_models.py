@@ -137,7 +137,7 @@ def test_a_target_that_is_neither_kucoin_nor_http_is_refused():
 
 @pytest.mark.parametrize(
     ("amount", "trades", "stake", "needed"),
-    [("0.05", 1, "0.04", "0.11"), ("0.009", 1, "0.00", "0.11"), ("1", 20, "0.04", "2.03")],
+    [("0.05", 1, "0.04", "0.11"), ("0.009", 1, "0.00", "0.11"), ("1", 20, "0.04", "2.07")],
     ids=["under the floor", "rounds to zero", "split too thin"],
 )
 def test_a_budget_whose_stake_is_under_the_exchange_minimum_is_refused(
@@ -148,13 +148,14 @@ def test_a_budget_whose_stake_is_under_the_exchange_minimum_is_refused(
     )
     assert problems == [
         f"bots.0.budget.amount: {amount} USDT leaves a stake of {stake} USDT per "
-        f"trade (amount x 0.99 / max_open_trades {trades}, rounded down to 0.01), under 0.1 "
+        f"trade (amount x 0.99 / 1.02102 for the gateway's worst case / max_open_trades "
+        f"{trades}, rounded down to 0.01), under 0.1 "
         f"USDT, the smallest order KuCoin takes on any pair (allowed: at least {needed} USDT "
         f"for {trades} open trade(s))"
     ]
 
 
-@pytest.mark.parametrize(("amount", "trades"), [("0.11", 1), ("2.03", 20), ("100", 3)])
+@pytest.mark.parametrize(("amount", "trades"), [("0.11", 1), ("2.07", 20), ("100", 3)])
 def test_the_smallest_budget_the_refusal_names_is_accepted(amount: str, trades: int):
     bot = loaded(with_bot(budget={"amount": amount}, max_open_trades=trades)).bots[0]
     assert bot.stake_per_trade >= MIN_STAKE
