@@ -33,7 +33,10 @@ from bulkhead.errors import TemporaryError
 from bulkhead.logs import JsonFormatter, event, setup_logging
 
 if TYPE_CHECKING:
+    from bulkhead.gateway.ledger import Snapshot
     from bulkhead.gateway.reconcile import KillReport
+    from bulkhead.gateway.states import StateRecord
+    from bulkhead.memory.server import Connection
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
 logger = logging.getLogger("bulkhead.cli")
@@ -43,15 +46,32 @@ class RedisUnreachable(TemporaryError):
     """The trading states and ledgers are in Redis, which did not answer."""
 
 
-def _redis(spec: Any, fleet: Fleet) -> redis.Redis:
-    from bulkhead.memory.deployment import admin_connection, connection_from_environment
+def gateway_connection(spec: Any, fleet: Fleet, *, start: bool = True) -> Connection | None:
+    """Where the trading states and ledgers are, and as whom.
 
-    # In a container the connection is given whole (Compose: the gateway's own ACL user,
-    # fenced to the gateway's keys); on this machine, the deployment's admin.
+    In a container the connection is given whole (Compose: the gateway's own ACL user,
+    fenced to the gateway's keys); on this machine, the deployment's admin. With
+    ``start=False`` an embedded Redis is never started: None when it never ran here (one
+    that ran and stopped is returned, and does not answer).
+    """
+    from bulkhead.memory.deployment import admin_connection, connection_from_environment, embedded
+
     given = connection_from_environment(environ(spec))
     if given is not None:
-        return given.client(socket_timeout=5)
-    return admin_connection(fleet, workspace(spec), environ(spec)).client(socket_timeout=5)
+        return given
+    server = embedded(fleet, workspace(spec))
+    if server is not None and not start:
+        try:
+            return server.admin()
+        except KeyError:  # no server.json: never started in this workspace
+            return None
+    return admin_connection(fleet, workspace(spec), environ(spec))
+
+
+def _redis(spec: Any, fleet: Fleet) -> redis.Redis:
+    connection = gateway_connection(spec, fleet)
+    assert connection is not None, "start=True always gives a connection"
+    return connection.client(socket_timeout=5)
 
 
 def gateway(
@@ -192,14 +212,24 @@ def resume(
     typer.echo(f"{chosen.name}: ACTIVE (was {before.state.value})")
 
 
-def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
-    """What `guard` shows, as data: state, ledger numbers, last decisions."""
+def guard_reading(client: redis.Redis, bot: Bot) -> tuple[StateRecord, Snapshot]:
+    """BOT's trading state and budget ledger (cap, committed, headroom, ...) as the gateway
+    enforces them: what `guard` and `status` show. Raises ``StateUnavailable`` or
+    ``LedgerUnavailable`` when Redis does not answer."""
     from bulkhead.gateway.ledger import Ledger
     from bulkhead.gateway.states import TradingStates
 
+    record = TradingStates(client).get(bot.name)
+    ledger = Ledger(client, bot.name, bot.budget.amount, compound=bot.risk.compound)
+    return record, ledger.snapshot()
+
+
+def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
+    """What `guard` shows, as data: state, ledger numbers, last decisions."""
+    from bulkhead.gateway.states import TradingStates
+
+    record, snapshot = guard_reading(client, bot)
     states = TradingStates(client)
-    record = states.get(bot.name)
-    snapshot = Ledger(client, bot.name, bot.budget.amount, compound=bot.risk.compound).snapshot()
     return {
         "bot": bot.name,
         "state": record.as_dict(),

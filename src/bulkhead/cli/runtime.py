@@ -5,22 +5,31 @@ generated Compose project). Each command parses, calls the runtime and prints.""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bulkhead.cli.bots import strategy_stack
-from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, load, select, workspace
+from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, environ, load, select, workspace
+from bulkhead.cli.gateway import gateway_connection, guard_reading
 from bulkhead.config.models import Bot, Fleet
 from bulkhead.config.workspace import BotPaths
+from bulkhead.errors import BulkheadError, TemporaryError
 from bulkhead.fleet import docker as docker_runtime
 from bulkhead.fleet import gateway_process, local
 from bulkhead.fleet.compose import service_name
 from bulkhead.fleet.ftapi import BotSnapshot, snapshot
-from bulkhead.memory.deployment import stop_embedded
+from bulkhead.memory.deployment import connection_from_environment, stop_embedded
+from bulkhead.memory.server import Connection
 
 OptionalBot = Annotated[str | None, typer.Argument(help="Bot name; all bots when omitted.")]
 
@@ -40,12 +49,114 @@ def _trading_cells(bot: Bot, live: BotSnapshot | None) -> list[str]:
     ]
 
 
-def status_rows(bots: list[Bot], spec: Path) -> list[list[str]]:
+#: how long, in all (not per bot), `status` waits for the trading states and ledgers
+GUARD_WAIT_S = 1.5
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the gateway enforces on one bot, as `status` shows it.
+
+    ``trading_state`` is ACTIVE, REDUCING or HALTED; "dry-run" for a bot the gateway
+    sends no orders for (it has no ledger); "?" when Redis did not answer in time, or is
+    not running. The amounts are None unless read from the bot's ledger.
+    """
+
+    trading_state: str
+    cap: Decimal | None = None
+    committed: Decimal | None = None
+    headroom: Decimal | None = None
+
+    def cells(self) -> list[str]:
+        if self.headroom is not None:
+            return [self.trading_state, f"{self.headroom.normalize():f}"]
+        return [self.trading_state, "?" if self.trading_state == "?" else "-"]
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "trading_state": self.trading_state,
+            "cap": None if self.cap is None else str(self.cap),
+            "committed": None if self.committed is None else str(self.committed),
+            "headroom": None if self.headroom is None else str(self.headroom),
+        }
+
+
+DRY_RUN = Guard("dry-run")
+UNKNOWN = Guard("?")
+
+
+def _guard_connection(spec: Path, fleet: Fleet) -> Connection | None:
+    """Where `status` reads the gateway's states and ledgers, never starting a Redis.
+
+    runtime: docker keeps them in the Compose project's Redis, which publishes no port:
+    readable only where its connection is given whole (inside the project), never from
+    this machine's embedded Redis or ``memory.redis_url``, which the project does not use.
+    """
+    if fleet.runtime == "docker":
+        return connection_from_environment(environ(spec))
+    return gateway_connection(spec, fleet, start=False)
+
+
+def read_guards(
+    bots: list[Bot], spec: Path, fleet: Fleet, wait_s: float = GUARD_WAIT_S
+) -> dict[str, Guard]:
+    """Each bot's trading state and ledger, read as `guard` reads them, within ``wait_s``.
+
+    Never starts Redis (an embedded one that is down stays down) and never raises: what
+    cannot be read in time (Redis not running, unreachable, slow, a name that does not
+    resolve) is ``UNKNOWN``. The reading runs on a daemon thread the caller stops waiting
+    for after ``wait_s``, so nothing (not even a DNS lookup) holds `status` up longer.
+    """
+    live = [bot for bot in bots if bot.mode == "live"]
+    found: dict[str, Guard] = {}
+
+    def read() -> None:
+        try:
+            connection = _guard_connection(spec, fleet)
+        except (BulkheadError, OSError, ValueError):  # e.g. an unset admin password
+            return
+        if connection is None:  # an embedded Redis never started: nothing to read
+            return
+        client = connection.client(
+            socket_timeout=wait_s, socket_connect_timeout=wait_s, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            for bot in live:
+                try:
+                    record, ledger = guard_reading(client, bot)
+                except (TemporaryError, redis.RedisError, OSError):
+                    return  # Redis down, slow or refusing: every bot left is "?"
+                except (AssertionError, ValueError):
+                    continue  # this bot's ledger does not add up: "?" (guard BOT says why)
+                found[bot.name] = Guard(
+                    record.state.value, ledger.cap, ledger.committed, ledger.headroom
+                )
+        finally:
+            client.close()
+
+    if live:
+        reader = threading.Thread(target=read, name="status-guard", daemon=True)
+        reader.start()
+        reader.join(wait_s)
+    done = dict(found)
+    return {
+        bot.name: done.get(bot.name, UNKNOWN) if bot.mode == "live" else DRY_RUN for bot in bots
+    }
+
+
+def status_rows(
+    bots: list[Bot], spec: Path, guards: dict[str, Guard] | None = None
+) -> list[list[str]]:
+    """One row per bot: its process, what its gateway enforces, its trades.
+
+    ``guards`` as ``read_guards`` gives them; read here when not given."""
+    if guards is None:
+        guards = read_guards(bots, spec, load(spec))
     rows = []
     for bot in bots:
         paths = workspace(spec).bot(bot.name)
         seen = local.observe(paths)
-        row = [bot.name, bot.mode, seen.state, str(seen.pid or "-")]
+        row = [bot.name, bot.mode, seen.state, str(seen.pid or "-"), *guards[bot.name].cells()]
         row += _trading_cells(bot, snapshot(paths) if seen.state == "running" else None)
         rows.append(row)
     return rows
@@ -71,7 +182,18 @@ def render_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-STATUS_HEADER = ["bot", "mode", "state", "pid", "open", "committed/budget", "closed", "profit"]
+STATUS_HEADER = [
+    "bot",
+    "mode",
+    "state",
+    "pid",
+    "trading",
+    "headroom",
+    "open",
+    "committed/budget",
+    "closed",
+    "profit",
+]
 DOCKER_STATUS_HEADER = ["bot", "mode", "state", "container", *STATUS_HEADER[4:]]
 
 
@@ -198,13 +320,15 @@ def restart(bot: OptionalBot = None, spec: SpecOption = DEFAULT_SPEC) -> None:
     up(bot, spec)
 
 
-def _docker_status(bots: list[Bot], spec: Path) -> str:
+def _docker_status(bots: list[Bot], spec: Path, fleet: Fleet) -> str:
     project = _project(spec)
     states = docker_runtime.status(project, docker_runtime.bot_services(bots))
+    guards = read_guards(bots, spec, fleet)
     rows, reasons = [], []
     for bot in bots:
         seen = states[service_name(bot)]
         row = [bot.name, bot.mode, seen.describe(), seen.container or "-"]
+        row += guards[bot.name].cells()
         row += _trading_cells(
             bot, docker_runtime.snapshot(project, bot.name) if seen.ready else None
         )
@@ -215,8 +339,8 @@ def _docker_status(bots: list[Bot], spec: Path) -> str:
     return table + ("\n\n" + "\n".join(reasons) if reasons else "")
 
 
-def _local_status(bots: list[Bot], spec: Path) -> str:
-    table = render_table(STATUS_HEADER, status_rows(bots, spec))
+def _local_status(bots: list[Bot], spec: Path, fleet: Fleet) -> str:
+    table = render_table(STATUS_HEADER, status_rows(bots, spec, read_guards(bots, spec, fleet)))
     reasons = status_reasons(bots, spec)
     return table + ("\n\n" + "\n".join(reasons) if reasons else "")
 
@@ -226,16 +350,21 @@ def status(
     spec: SpecOption = DEFAULT_SPEC,
     watch: Annotated[float, typer.Option(help="Refresh every N seconds (0: once).")] = 0,
 ) -> None:
-    """State, open trades, budget use and profit of each bot.
+    """State, trading state, headroom, open trades, budget use and profit of each bot.
 
-    Read from Freqtrade's REST API; below the table, why a bot is not running when it
-    should be.
+    The process state from the runtime; the trading state (ACTIVE, REDUCING, HALTED) and
+    headroom (cap - committed) from the gateway's ledger in Redis, as `guard BOT` shows
+    them ("?" when Redis is not running or does not answer within a second or two; "-"
+    for dry-run bots, which have no ledger); trades from Freqtrade's REST API. Below the
+    table, why a bot is not running when it should be.
     """
     fleet = load(spec)
     bots = select(fleet, bot)
     while True:
         table = (
-            _docker_status(bots, spec) if fleet.runtime == "docker" else _local_status(bots, spec)
+            _docker_status(bots, spec, fleet)
+            if fleet.runtime == "docker"
+            else _local_status(bots, spec, fleet)
         )
         if watch <= 0:
             typer.echo(table)

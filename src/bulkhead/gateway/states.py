@@ -146,7 +146,9 @@ class TradingStates:
             )
 
     def last_decisions(self, bot: str, count: int = 20) -> list[Decision]:
-        """The newest ``count`` decisions, oldest first."""
+        """The newest ``count`` decisions, oldest first (none for a count of 0 or less)."""
+        if count <= 0:
+            return []
         try:
             entries = self.client.xrevrange(GatewayKeys(bot).decisions, count=count)
         except _REDIS_DOWN as e:

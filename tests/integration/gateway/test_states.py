@@ -107,6 +107,7 @@ def test_decisions_read_back_oldest_first_and_only_the_newest(states: TradingSta
     assert [d.fields["reason"] for d in decisions] == ["r2", "r3", "r4"]
     assert decisions[0].fields["detail"] == '{"n": 2}'
     assert decisions[0].at_ms <= decisions[-1].at_ms
+    assert states.last_decisions(BOT, count=0) == []  # `guard -n 0`: the numbers only
 
 
 def test_redis_down_raises_state_unavailable_and_recording_is_best_effort(
