@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -212,6 +213,11 @@ def resume(
     typer.echo(f"{chosen.name}: ACTIVE (was {before.state.value})")
 
 
+def _plain(amount: Decimal) -> str:
+    """A ledger amount as people write it: 0.00000000, never 0E-8."""
+    return f"{amount:f}"
+
+
 def guard_reading(client: redis.Redis, bot: Bot) -> tuple[StateRecord, Snapshot]:
     """BOT's trading state and budget ledger (cap, committed, headroom, ...) as the gateway
     enforces them: what `guard` and `status` show. Raises ``StateUnavailable`` or
@@ -235,14 +241,14 @@ def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
         "state": record.as_dict(),
         "currency": bot.budget.currency,
         "budget": str(bot.budget.amount),
-        "cap": str(snapshot.cap),
-        "committed": str(snapshot.committed),
-        "headroom": str(snapshot.headroom),
-        "realized": str(snapshot.realized),
+        "cap": _plain(snapshot.cap),
+        "committed": _plain(snapshot.committed),
+        "headroom": _plain(snapshot.headroom),
+        "realized": _plain(snapshot.realized),
         "positions": {
-            s: {"qty": str(p.qty), "cost": str(p.cost)} for s, p in snapshot.positions.items()
+            s: {"qty": _plain(p.qty), "cost": _plain(p.cost)} for s, p in snapshot.positions.items()
         },
-        "open_buys": {oid: str(cost) for oid, cost in snapshot.reservations.items()},
+        "open_buys": {oid: _plain(cost) for oid, cost in snapshot.reservations.items()},
         "lost_answers": sorted(snapshot.lost),
         "decisions": [
             {"at": datetime.fromtimestamp(d.at_ms / 1000, UTC).isoformat(), **d.fields}

@@ -14,7 +14,13 @@ from bulkhead.plumbing import write_private
 #: the twin URL bulkhead.yaml's template names; the demo's twin listens elsewhere
 TEMPLATE_TWIN_URL = "http://127.0.0.1:8899"
 #: the log events the demo shows: the bot's decisions and what became of them
-SHOWN_EVENTS = ("preflight", "entry_signal", "order_filled", "exit_signal", "freqtrade_crashed")
+SHOWN_EVENTS = (
+    "gateway_access",
+    "entry_signal",
+    "order_filled",
+    "exit_signal",
+    "freqtrade_crashed",
+)
 #: the fields of a shown event, in the order shown
 SHOWN_FIELDS = ("pair", "reason", "side", "amount", "price", "passed")
 

@@ -151,7 +151,7 @@ def unfilled_worst_case(
     order: Mapping[str, Any], *, fee_rate: Decimal, slippage: Decimal, best_ask: Decimal | None
 ) -> Decimal:
     """What an open buy may still spend: its unfilled part at ``ledger_model``'s worst case
-    (limit: size left x price x (1 + fee); market by funds: the funds left; market by
+    (limit: size left x price x (1 + fee); market by funds: the funds left x (1 + fee); market by
     size: size left x best ask x (1 + slippage) x (1 + fee))."""
     size, dealt = decimal(order.get("size")), decimal(order.get("dealSize"))
     left = max(size - dealt, Decimal(0))
@@ -159,7 +159,8 @@ def unfilled_worst_case(
         return limit_cost(left, decimal(order.get("price")), fee_rate)
     funds = decimal(order.get("funds"))
     if funds > 0:
-        return market_funds_cost(max(funds - decimal(order.get("dealFunds")), Decimal(0)))
+        left_funds = max(funds - decimal(order.get("dealFunds")), Decimal(0))
+        return market_funds_cost(left_funds, fee_rate)
     if best_ask is None:
         raise ExchangeUnavailable(f"no best ask for the open market buy {order.get('id')}")
     return market_size_cost(left, best_ask, slippage, fee_rate)

@@ -39,9 +39,10 @@ def limit_cost(size: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
     return size * price * (1 + fee_rate)
 
 
-def market_funds_cost(funds: Decimal) -> Decimal:
-    """Worst case of a market buy by funds: the funds (KuCoin takes the fee from them)."""
-    return funds
+def market_funds_cost(funds: Decimal, fee_rate: Decimal = Decimal(0)) -> Decimal:
+    """Worst case of a market buy by funds: the funds, plus the fee where the exchange
+    charges it on top (the twin does: 30 USDT of funds cost 30.03 at 0.1 %)."""
+    return funds * (1 + fee_rate)
 
 
 def market_size_cost(
@@ -167,7 +168,7 @@ def order_worst_case(
     if kind != "market":
         raise ValueError(f"type {kind!r} is neither limit nor market")
     if body.get("funds") not in (None, ""):
-        return market_funds_cost(_positive(body, "funds"))
+        return market_funds_cost(_positive(body, "funds"), fee_rate)
     if best_ask is None:
         raise ValueError("a market buy by size needs the best ask")
     return market_size_cost(_positive(body, "size"), best_ask, slippage, fee_rate)

@@ -325,7 +325,7 @@ def test_reducing_refuses_buys_but_lets_a_sell_through(rig: Rig) -> None:
         exchange.create_order(PAIR, "limit", "buy", 10, rig.resting_price())
     sold = exchange.create_order(PAIR, "market", "sell", held, None, {"clientOid": "out"})
     assert rig.twin.state.orders[sold["id"]].client_oid == "out"
-    assert rig.ledger.snapshot().reservations == {"in": Decimal("20.00000000")}
+    assert rig.ledger.snapshot().reservations == {"in": Decimal("20.02000000")}  # fee on top
     sell = rig.decisions()[-1]
     assert (sell["decision"], sell["side"], sell["outcome"], sell["cost"]) == (
         "allow",

@@ -251,3 +251,4 @@ def test_guard_shows_the_refusal_with_its_numbers(desk: Desk) -> None:
     assert "ACTIVE" in shown.stdout, shown.stdout
     assert "headroom 100" in shown.stdout, shown.stdout
     assert "BUDGET_EXCEEDED cap=100" in shown.stdout, shown.stdout
+    assert "realized 0.00000000" in shown.stdout, shown.stdout  # plain numbers, never 0E-8

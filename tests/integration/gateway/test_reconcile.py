@@ -515,7 +515,7 @@ def test_an_upstream_that_does_not_answer_fails_the_start(rig: Rig) -> None:
     ("order", "ask", "cost"),
     [
         ({"type": "limit", "size": "10", "dealSize": "4", "price": "2"}, None, "12.012"),
-        ({"type": "market", "funds": "30", "dealFunds": "12.5"}, None, "17.5"),
+        ({"type": "market", "funds": "30", "dealFunds": "12.5"}, None, "17.5175"),
         ({"type": "market", "size": "10", "dealSize": "0", "funds": "0"}, "2", "20.2202"),
         ({"type": "limit", "size": "10", "dealSize": "10", "price": "2"}, None, "0"),
     ],

@@ -29,6 +29,7 @@ def test_a_limit_buy_costs_size_times_price_plus_fee_at_worst() -> None:
 
 def test_a_market_buy_by_funds_costs_its_funds_and_by_size_the_ask_plus_slippage() -> None:
     assert market_funds_cost(D("12.5")) == D("12.5")
+    assert market_funds_cost(D("30"), D("0.001")) == D("30.03")  # the fee on top
     assert market_size_cost(D("10"), D("0.5"), D("0.02")) == D("5.1")
     assert market_size_cost(D("10"), D("0.5"), D("0.02"), D("0.001")) == D("5.1051")
 
@@ -118,7 +119,7 @@ def test_an_order_body_gives_its_worst_case_cost_by_kind() -> None:
     limit = {"side": "buy", "type": "limit", "size": "10", "price": "0.5"}
     assert order_worst_case(limit, **costs) == D("5.005")
     by_funds = {"side": "buy", "type": "market", "funds": "12.5"}
-    assert order_worst_case(by_funds, **costs) == D("12.5")
+    assert order_worst_case(by_funds, **costs) == D("12.5125")  # the fee on top
     by_size = {"side": "buy", "type": "market", "size": "10"}
     assert order_worst_case(by_size, **costs) == D("5.1051")
     assert order_worst_case({"side": "sell", "type": "market", "size": "10"}, **costs) == 0

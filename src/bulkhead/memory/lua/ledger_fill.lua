@@ -1,15 +1,15 @@
 -- ledger_fill: a buy order filled (partly or fully): its cost moves from the reservation
 -- to the position's cost basis, fees included.
 --
--- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
--- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
--- KEYS[3] positions     bh:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
--- KEYS[4] lost answers  bh:{bot}:ledger:lost       (set of clientOids)
+-- KEYS[1] totals        bhgw:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bhgw:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[3] positions     bhgw:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
+-- KEYS[4] lost answers  bhgw:{bot}:ledger:lost       (set of clientOids)
 -- ARGV[1] clientOid
 -- ARGV[2] symbol
 -- ARGV[3] filled quantity (int, 1e-8 base)
 -- ARGV[4] actual cost of this fill, fee included (int, 1e-8 stake)
--- KEYS[5] counted fills bh:{bot}:ledger:fills      (set of trade ids)
+-- KEYS[5] counted fills bhgw:{bot}:ledger:fills      (set of trade ids)
 -- ARGV[5] '1' when the order is done (fully filled or closed): the rest is released
 -- ARGV[6] the fill's trade id ('' when unknown): a fill already counted changes nothing
 --

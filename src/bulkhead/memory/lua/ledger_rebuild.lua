@@ -1,10 +1,10 @@
 -- ledger_rebuild: replace the whole ledger with what the exchange's state says.
 --
--- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
--- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
--- KEYS[3] positions     bh:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
--- KEYS[4] lost answers  bh:{bot}:ledger:lost       (set of clientOids)
--- KEYS[5] counted fills bh:{bot}:ledger:fills      (set of trade ids)
+-- KEYS[1] totals        bhgw:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bhgw:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[3] positions     bhgw:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
+-- KEYS[4] lost answers  bhgw:{bot}:ledger:lost       (set of clientOids)
+-- KEYS[5] counted fills bhgw:{bot}:ledger:fills      (set of trade ids)
 -- ARGV[1] realized PnL (int, 1e-8 stake)
 -- ARGV[2] committed (int, 1e-8 stake: the reservations plus the cost bases)
 -- ARGV[3] n, the number of reservations

@@ -1,8 +1,8 @@
 -- ledger_release: release what is left of one buy reservation (cancel, or a refused order).
 --
--- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
--- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
--- KEYS[3] lost answers  bh:{bot}:ledger:lost       (set of clientOids)
+-- KEYS[1] totals        bhgw:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bhgw:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[3] lost answers  bhgw:{bot}:ledger:lost       (set of clientOids)
 -- ARGV[1] clientOid
 --
 -- Releasing an unknown (or already released) clientOid changes nothing.

@@ -1,7 +1,7 @@
 -- ledger_reserve: reserve the worst-case cost of one buy order, if it fits under the cap.
 --
--- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
--- KEYS[2] reservations  bh:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
+-- KEYS[1] totals        bhgw:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] reservations  bhgw:{bot}:ledger:orders     (hash: clientOid -> reserved cost)
 -- ARGV[1] clientOid
 -- ARGV[2] worst-case cost (int, 1e-8 stake, > 0)
 -- ARGV[3] budget (int, 1e-8 stake)

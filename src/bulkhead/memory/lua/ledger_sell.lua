@@ -2,14 +2,14 @@
 -- PnL is realized. The caller computed the numbers from the position it read; they apply
 -- only if the position is still exactly that (compare and set), else the caller retries.
 --
--- KEYS[1] totals        bh:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
--- KEYS[2] positions     bh:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
+-- KEYS[1] totals        bhgw:{bot}:ledger            (hash: committed, realized; int 1e-8 stake)
+-- KEYS[2] positions     bhgw:{bot}:ledger:positions  (hash: <symbol>:qty, <symbol>:cost)
 -- ARGV[1] symbol
 -- ARGV[2] expected held quantity (int, 1e-8 base; '0' when none)
 -- ARGV[3] expected cost basis (int, 1e-8 stake; '0' when none)
 -- ARGV[4] minus the quantity sold out of the position (int, 1e-8 base, <= 0)
 -- ARGV[5] minus the cost basis released (int, 1e-8 stake, <= 0)
--- KEYS[3] counted fills bh:{bot}:ledger:fills      (set of trade ids)
+-- KEYS[3] counted fills bhgw:{bot}:ledger:fills      (set of trade ids)
 -- ARGV[6] realized PnL (int, 1e-8 stake, negative for a loss)
 -- ARGV[7] the fill's trade id ('' when unknown): a fill already counted changes nothing
 --
