@@ -3,8 +3,8 @@ against a running `bulkhead gateway` (a subprocess, as `up` starts it) in front 
 
 The bot is played by a real ccxt client holding only its gateway credential. What counts
 is what reaches the twin: after `kill` no buy gets there, the open buy is cancelled at the
-exchange, HALTED survives a SIGKILLed gateway, and only `resume` lets buys through again;
-`kill --exit` sells what the bot holds.
+exchange, HALTED survives a SIGKILLed gateway and a restarted Redis, and only `resume` lets
+buys through again; `kill --exit` sells what the bot holds.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from typing import Any
 import ccxt
 import pytest
 
+from bulkhead.config.loader import load_fleet
 from bulkhead.config.workspace import Workspace
 from bulkhead.fleet.gateway_access import read_gateway_state
 from bulkhead.gateway.client import ccxt_config
 from bulkhead.gateway.custody import credential_path, load_credential
+from bulkhead.memory.deployment import stop_embedded
 from bulkhead.plumbing import wait_until, write_private
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
@@ -196,8 +198,10 @@ def test_kill_halts_at_once_cancels_open_buys_and_holds_across_a_gateway_crash(
         _resting_buy(exchange)
     assert len(desk.buys_at_twin()) == reached  # the refused buy never left the machine
 
-    # the gateway dies without a word and comes back: the bot is still halted
+    # the gateway dies without a word, Redis is restarted, the gateway comes back: the bot
+    # is still halted
     desk.stop_gateway(signal.SIGKILL)
+    assert stop_embedded(load_fleet(desk.spec), Workspace.for_spec(desk.spec))
     desk.start_gateway()
     exchange = desk.exchange()
     with pytest.raises(ccxt.InsufficientFunds, match="HALTED"):
