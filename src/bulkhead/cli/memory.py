@@ -94,6 +94,38 @@ def show(
     for entry in seen.events:
         data = json.dumps(entry.data, separators=(",", ":"), ensure_ascii=False)
         typer.echo(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.event}  {data}")
+    for line in _gateway_lines(access, chosen, events):
+        typer.echo(line)
+
+
+def _gateway_lines(access: MemoryAccess, bot: Bot, count: int) -> list[str]:
+    """What the order gateway recorded of BOT beside its memory (its own keys, which the
+    bot's Redis user cannot write): trading state, headroom and its last decisions."""
+    from bulkhead.cli.gateway import guard_reading
+    from bulkhead.gateway.states import TradingStates
+
+    if bot.mode != "live":
+        return []
+    client = access.admin.client(socket_timeout=5)
+    try:
+        record, snapshot = guard_reading(client, bot)
+        decisions = TradingStates(client).last_decisions(bot.name, count)
+    except Exception as error:  # the memory shown above stands on its own
+        return [f"gateway: unreadable ({type(error).__name__})"]
+    currency = bot.budget.currency
+    lines = [
+        f"gateway: {record.state.value}, committed {snapshot.committed:.2f} of cap "
+        f"{snapshot.cap:.2f} {currency}, headroom {snapshot.headroom:.2f}",
+        f"last {len(decisions)} gateway decision(s):",
+    ]
+    for decision in decisions:
+        at = datetime.fromtimestamp(decision.at_ms / 1000)
+        fields = decision.fields
+        shown = " ".join(
+            str(fields[k]) for k in ("decision", "side", "symbol", "reason") if fields.get(k)
+        )
+        lines.append(f"  {at:%Y-%m-%d %H:%M:%S}  {shown}")
+    return lines
 
 
 def export(

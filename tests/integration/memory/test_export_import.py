@@ -17,6 +17,7 @@ import redis
 from typer.testing import CliRunner
 
 from bulkhead.cli.main import build_app
+from bulkhead.gateway.states import TradingState, TradingStates
 from bulkhead.memory.export import export_jsonl, export_parquet
 from bulkhead.memory.restore import ImportRefused, import_jsonl
 from bulkhead.memory.server import Connection, ManagedRedis
@@ -194,6 +195,16 @@ def test_the_memory_commands_show_export_import_and_prune_a_bots_memory(
     store = MemoryStore(client, "alpha")
     client.xadd(store.keys.events, {"event": "ancient", "data": "{}"}, id="1000-0")
     _remember(store, make_trade, make_order)
+    states = TradingStates(client)
+    states.record(
+        "alpha",
+        kind="order",
+        decision="refuse",
+        side="buy",
+        symbol="XRP-USDT",
+        reason="BUDGET_EXCEEDED cap=100.00 committed=96.10 order=12.40",
+    )
+    states.set("alpha", TradingState.HALTED, "KILL by operator", by="operator")
     runner, app = CliRunner(), build_app()
 
     shown = runner.invoke(app, ["memory", "show", "alpha", "--spec", str(spec), "-n", "3"])
@@ -203,6 +214,10 @@ def test_the_memory_commands_show_export_import_and_prune_a_bots_memory(
     assert "realized pnl: +1.3333333 USDT" in shown.output
     assert "decision" in shown.output
     assert "memory used:" in shown.output
+    # beside the bot's memory, what the gateway decided about it
+    assert "gateway: HALTED, committed 0.00 of cap 100.00 USDT, headroom 100.00" in shown.output
+    assert "refuse buy XRP-USDT BUDGET_EXCEEDED cap=100.00 committed=96.10" in shown.output
+    assert "HALTED KILL by operator" in shown.output
 
     backup = tmp_path / "alpha.jsonl"
     exported = runner.invoke(
