@@ -246,6 +246,30 @@ def test_a_crashed_freqtrade_is_restarted_by_its_supervisor(live: LiveRun) -> No
     assert started[-2:] == [old_child, status["child_pid"]]
 
 
+def test_a_killed_gateway_is_started_again_by_the_bots_supervisor(live: LiveRun) -> None:
+    """Without its gateway a bot can neither enter nor exit: its supervisor notices within
+    seconds and starts it again, on the same port, while Freqtrade keeps running."""
+    before = live.require_running()
+    gateway = _gateway_paths(live.spec)
+    served = read_gateway_state(gateway)
+    old = lease_holder(gateway.lock)
+    assert old is not None, served
+    killed_at = time.time()
+    os.kill(old, signal.SIGKILL)
+
+    def restarted() -> bool:
+        holder = lease_holder(gateway.lock)
+        state = read_gateway_state(gateway)
+        serving = holder not in (None, old) and state.get("state") == "serving"
+        # the supervisor logs its restart once the new gateway answers, a moment later
+        return serving and bool(botkit.events(live.paths.log, "gateway_restarted", since=killed_at))
+
+    _poll("the gateway started again", restarted, RESTART_DEADLINE_S, live.paths, 0.2)
+    assert read_gateway_state(gateway)["url"] == served["url"]  # Freqtrade's config holds
+    after = live.require_running()
+    assert after["child_pid"] == before["child_pid"]
+
+
 def test_freqtrade_holds_only_its_gateway_credential(live: LiveRun) -> None:
     """The real key stays in the gateway: not in Freqtrade's (or its supervisor's)
     environment or config; Freqtrade's key is the gateway credential, its URLs the gateway."""

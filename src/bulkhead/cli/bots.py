@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -212,10 +213,30 @@ def run_bot(
         redactor=redactor,
         memory=memory,
         memory_heal=server.heal if server is not None else None,
+        gateway_heal=None if environment_access(env, chosen.name) else _gateway_heal(spec),
         render=lambda _bot, bot_paths: stack.render(bot_paths),
     )
     supervisor = Supervisor(settings)
     sys.exit(supervisor.run())
+
+
+def _gateway_heal(spec: Path) -> Callable[[], bool]:
+    """Start the local gateway again if it no longer serves: True when it was restarted;
+    raises when it could not be (its reason)."""
+    from bulkhead.fleet import gateway_process
+    from bulkhead.fleet.gateway_access import gateway_running
+
+    paths = workspace(spec).gateway
+
+    def heal() -> bool:
+        if gateway_running(paths):
+            return False
+        started = gateway_process.ensure_running(spec, paths)
+        if not started.ok:
+            raise RuntimeError(f"the order gateway did not start: {started.detail}")
+        return True
+
+    return heal
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ the lease is a lock the kernel drops with the process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 from bulkhead.config.workspace import GatewayPaths
 from bulkhead.fleet.gateway_access import gateway_running, read_gateway_state
 from bulkhead.fleet.lease import is_held, lease_processes, read_record
-from bulkhead.plumbing import WaitTimeout, wait_until
+from bulkhead.plumbing import WaitTimeout, wait_until, write_private
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
@@ -46,8 +47,7 @@ def ensure_running(spec: Path, paths: GatewayPaths) -> GatewayStart:
         if gateway_running(paths):
             return GatewayStart(True, "running")
     paths.output.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        paths.state.unlink()
+    _forget_serving(paths)
     with paths.output.open("ab") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter
             [sys.executable, "-m", "bulkhead", "gateway", "--spec", str(spec)],
@@ -69,6 +69,17 @@ def ensure_running(spec: Path, paths: GatewayPaths) -> GatewayStart:
         return wait_until(settled, START_TIMEOUT_S, 0.2, what="the gateway to serve")
     except WaitTimeout:
         return GatewayStart(False, f"not serving after {START_TIMEOUT_S:.0f}s; see {paths.log}")
+
+
+def _forget_serving(paths: GatewayPaths) -> None:
+    """Mark the last state stale but keep its port: running bots' configs point at it, so a
+    gateway started again (after a crash, by a supervisor) must come back on the same one."""
+    port = read_gateway_state(paths).get("port")
+    if isinstance(port, int):
+        write_private(paths.state, json.dumps({"state": "stopped", "port": port}))
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            paths.state.unlink()
 
 
 def stop(paths: GatewayPaths) -> bool:

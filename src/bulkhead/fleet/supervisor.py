@@ -43,6 +43,7 @@ from bulkhead.fleet.supervisor_settings import (
     EXIT_FAILING,
     EXIT_OK,
     EXIT_PREFLIGHT,
+    GATEWAY_RETRY_S,
     GRACE_S,
     HEAL_EVERY_S,
     MAX_QUICK_FAILURES,
@@ -243,6 +244,19 @@ class Supervisor:
         except Exception as error:  # keep supervising Freqtrade whatever Redis does
             event(logger, "memory_heal_failed", logging.WARNING, error=type(error).__name__)
 
+    def _heal_gateway(self) -> None:
+        heal, now = self.settings.gateway_heal, time.monotonic()
+        if heal is None or now < self.state.next_gateway_check:
+            return
+        self.state.next_gateway_check = now + HEAL_EVERY_S
+        try:
+            if heal():
+                event(logger, "gateway_restarted", logging.WARNING)
+        except Exception as error:  # keep supervising Freqtrade; try again later
+            self.state.next_gateway_check = time.monotonic() + GATEWAY_RETRY_S
+            detail = str(error)[:300]
+            event(logger, "gateway_restart_failed", logging.ERROR, reason=detail)
+
     # -- the Freqtrade child ------------------------------------------------------------
 
     def _keep_running(self) -> int:
@@ -367,6 +381,7 @@ class Supervisor:
             if state.stopping:
                 continue
             self._heal_memory()
+            self._heal_gateway()
             if not healthy and time.monotonic() - last_probe >= settings.health_every_s:
                 last_probe = time.monotonic()
                 if settings.healthy(settings.paths):

@@ -34,6 +34,9 @@ EXIT_FAILING = 5
 GRACE_S = 30.0
 #: how often an embedded Redis is checked (and restarted when it died)
 HEAL_EVERY_S = 5.0
+#: after a failed start of the gateway, the wait before the next try (each try runs the
+#: preflight against the exchange)
+GATEWAY_RETRY_S = 60.0
 #: how often the health check asks whether Freqtrade trades yet
 HEALTH_EVERY_S = 1.0
 #: consecutive runs that died before trading (or soon after) before the supervisor gives up
@@ -82,6 +85,10 @@ class SupervisorSettings:
     memory: Callable[[], Connection] | None = None
     #: keeps an embedded Redis alive while the bot runs (restarts it if it died)
     memory_heal: Callable[[], bool] | None = None
+    #: keeps the local order gateway serving while the bot runs (starts it again if it
+    #: died: without it the bot can neither enter nor exit); None in containers, where
+    #: Compose restarts it
+    gateway_heal: Callable[[], bool] | None = None
     #: the bot's Freqtrade config, its strategy files written (run-bot: the strategy stack)
     render: Callable[[Bot, BotPaths], dict[str, Any]] = render_freqtrade_config
 

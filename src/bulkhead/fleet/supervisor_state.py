@@ -32,6 +32,8 @@ class SupervisorState:
     #: the bot's own variables for Freqtrade (secrets, memory), on top of the allowlist
     child_env: dict[str, str] = field(default_factory=dict)
     last_heal: float = 0.0
+    #: when the gateway may next be checked (monotonic)
+    next_gateway_check: float = 0.0
     #: runs before every start of Freqtrade (live: cancel stop orders it does not know)
     before_start: Callable[[], None] | None = None
     #: the state last written to the status file

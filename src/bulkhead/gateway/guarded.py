@@ -264,9 +264,9 @@ class BudgetHook:
                 raise _Refused(f"{BAD_ORDER} clientOid {order.client_oid} is in flight", True)
             self._in_flight.add(key)
         try:
-            if ledger.client.hexists(ledger.keys.ledger_orders, order.client_oid):
-                raise _Refused(f"{BAD_ORDER} clientOid {order.client_oid} is in use", True)
-            decision = ledger.reserve(order.client_oid, cost)
+            decision = ledger.reserve(order.client_oid, cost, new=True)
+            if decision.in_use:
+                raise _Refused(decision.reason, True)
             if not decision.allowed:
                 raise _Refused(decision.reason, cost=held)
         except BaseException as error:
@@ -317,9 +317,7 @@ class BudgetHook:
             ledger = self.ledgers[bot]
             try:
                 if outcome == "accepted":
-                    ledger.settle_order(oid, accepted=True)
-                    if order_id:
-                        ledger.client.hset(ledger.keys.ledger_oids, order_id, oid)
+                    ledger.accept(oid, order_id)
                 elif outcome == "refused":
                     ledger.settle_order(oid, accepted=False)
                 else:

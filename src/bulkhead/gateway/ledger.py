@@ -63,6 +63,8 @@ class Decision:
 
     allowed: bool
     reason: str = ""
+    #: refused because a new order's clientOid is already held (a malformed order)
+    in_use: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,12 @@ class Ledger:
 
     # -- decisions ------------------------------------------------------------------------
 
-    def reserve(self, client_oid: str, worst_case_cost: Decimal) -> Decision:
-        """Reserve a buy's worst-case cost, or refuse it with the numbers. Atomic."""
+    def reserve(self, client_oid: str, worst_case_cost: Decimal, *, new: bool = False) -> Decision:
+        """Reserve a buy's worst-case cost, or refuse it with the numbers. Atomic.
+
+        A clientOid already reserved passes again without a second reservation (a retry),
+        unless ``new``: then it is refused as in use (checked in the same script, one
+        round trip)."""
         cost = to_units(worst_case_cost)
         if cost <= 0:
             return Decision(False, f"BAD_ORDER cost={worst_case_cost}")
@@ -151,10 +157,12 @@ class Ledger:
             ok, cap, committed = self._call(
                 self._reserve,
                 [self.keys.ledger, self.keys.ledger_orders],
-                [client_oid, cost, self.budget, "1" if self.compound else "0"],
+                [client_oid, cost, self.budget, "1" if self.compound else "0", "1" if new else "0"],
             )
         except LedgerUnavailable as e:
             return Decision(False, f"{LEDGER_UNAVAILABLE} {e}")
+        if ok == 2:
+            return Decision(False, f"BAD_ORDER clientOid {client_oid} is in use", in_use=True)
         if ok:
             return Decision(True)
         return Decision(
@@ -189,6 +197,18 @@ class Ledger:
                 raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
         else:
             self.cancel(client_oid)
+
+    def accept(self, client_oid: str, order_id: str | None) -> None:
+        """``settle_order(accepted=True)`` and, with the exchange's ``order_id``, its map to
+        the clientOid (fills name the orderId), in one round trip."""
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.srem(self.keys.ledger_lost, client_oid)
+                if order_id:
+                    pipe.hset(self.keys.ledger_oids, order_id, client_oid)
+                pipe.execute()
+        except _REDIS_DOWN as e:
+            raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
 
     def lost_answer(self, client_oid: str) -> None:
         """No answer came: keep the reservation, marked, until the order is found."""

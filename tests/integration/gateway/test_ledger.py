@@ -99,6 +99,26 @@ def test_a_cancel_releases_the_unfilled_part(ledger: Ledger) -> None:
     assert ledger.reserve("b", D("89.99")).allowed
 
 
+def test_a_new_order_whose_client_oid_is_held_is_refused_as_in_use(ledger: Ledger) -> None:
+    assert ledger.reserve("a", D("60"), new=True).allowed
+    again = ledger.reserve("a", D("10"), new=True)
+    assert not again.allowed
+    assert again.in_use
+    assert again.reason == "BAD_ORDER clientOid a is in use"
+    assert ledger.snapshot().reservations == {"a": D("60")}
+
+
+def test_accepting_an_order_unmarks_it_lost_and_maps_its_order_id(
+    ledger: Ledger, client: redis.Redis
+) -> None:
+    ledger.reserve("a", D("30"))
+    ledger.lost_answer("a")
+    ledger.accept("a", "order-1")
+    assert ledger.snapshot().lost == frozenset()
+    assert client.hget(ledger.keys.ledger_oids, "order-1") == b"a"
+    assert ledger.snapshot().reservations == {"a": D("30")}
+
+
 def test_a_refused_order_releases_and_an_accepted_one_keeps_its_reservation(
     ledger: Ledger,
 ) -> None:

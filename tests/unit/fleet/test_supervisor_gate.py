@@ -155,3 +155,44 @@ def test_a_gateway_that_is_not_running_starts_nothing(tmp_path: Path) -> None:
     assert outcome.code == EXIT_CONFIG
     assert runs(supervisor.settings.paths) == []
     assert "not running" in status(supervisor.settings.paths)["reason"]
+
+
+@pytest.mark.parametrize("gateway_state", ["died", "cannot start"])
+def test_the_supervisor_starts_a_dead_gateway_again_and_keeps_its_bot_running_either_way(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, gateway_state: str
+) -> None:
+    """Without the gateway the bot can neither enter nor exit: its supervisor checks it
+    and starts it again; a gateway that will not start is logged, the bot left alone."""
+    asked: list[float] = []
+
+    def heal() -> bool:
+        asked.append(time.monotonic())
+        if gateway_state == "cannot start":
+            raise RuntimeError("the order gateway did not start: preflight failed")
+        return True
+
+    supervisor = Supervisor(settings_for(write_spec(tmp_path), "trade", gateway_heal=heal))
+    paths = supervisor.settings.paths
+    seen: dict[str, Any] = {}
+
+    def operator() -> None:
+        child = wait_for(
+            "running", lambda: status(paths).get("state") == "running" and status(paths)
+        )
+        wait_for("the gateway to be checked", lambda: asked)
+        time.sleep(0.2)
+        seen["child"], seen["now"] = child["child_pid"], status(paths)
+        supervisor.stop()
+
+    outcome = run(supervisor, operator)
+
+    assert outcome.code == EXIT_OK
+    assert len(asked) == 1  # checked at once, then every few seconds, not in a loop
+    assert seen["now"]["state"] == "running"
+    assert seen["now"]["child_pid"] == seen["child"]
+    if gateway_state == "died":
+        assert len(events(caplog, "gateway_restarted")) == 1
+    else:
+        (failed,) = events(caplog, "gateway_restart_failed")
+        assert "preflight failed" in str(failed.__dict__.get("reason", ""))
+    assert_every_run_gone(paths)

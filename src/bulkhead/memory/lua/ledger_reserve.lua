@@ -6,12 +6,15 @@
 -- ARGV[2] worst-case cost (int, 1e-8 stake, > 0)
 -- ARGV[3] budget (int, 1e-8 stake)
 -- ARGV[4] '1' to re-risk realized profits (compound), '0' otherwise
+-- ARGV[5] '1': a new order, whose clientOid must not be held yet (optional)
 --
 -- cap = budget + realized when compounding, else budget + min(realized, 0).
 -- All amounts stay below 2^53, so Lua's doubles hold them exactly.
--- A clientOid already reserved is allowed again without reserving twice (a retried request).
+-- A clientOid already reserved is allowed again without reserving twice (a retried request),
+-- unless ARGV[5] says the order is new: then it is refused as in use.
 --
--- Returns {1, cap, committed after} when reserved, {0, cap, committed} when refused.
+-- Returns {1, cap, committed after} when reserved, {0, cap, committed} when refused,
+-- {2, cap, committed} when a new order's clientOid is already held.
 local realized = tonumber(redis.call('HGET', KEYS[1], 'realized') or '0')
 local committed = tonumber(redis.call('HGET', KEYS[1], 'committed') or '0')
 local cap = tonumber(ARGV[3])
@@ -19,7 +22,9 @@ if ARGV[4] == '1' or realized < 0 then
   cap = cap + realized
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  return {1, string.format('%d', cap), string.format('%d', committed)}
+  local held = 1
+  if ARGV[5] == '1' then held = 2 end
+  return {held, string.format('%d', cap), string.format('%d', committed)}
 end
 local cost = tonumber(ARGV[2])
 if committed + cost > cap then
