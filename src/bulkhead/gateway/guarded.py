@@ -157,7 +157,9 @@ class BudgetHook:
     against 350-420 on the loop, the added p50 alike (~3 ms). What decides it: on the loop,
     a Redis that hangs rather than refuses would freeze cancels and balance reads, which
     never need it, for the client's socket timeout. Its own threads, so that a hung Redis
-    cannot take the loop's default executor (DNS lookups) with it.
+    cannot take the loop's default executor (DNS lookups) with it. Since the reservation
+    checks its clientOid in its own script and settling pipelines its writes: 705-763
+    guarded orders/s, 2.4-2.6 ms added at p50 (README, benchmarks).
     """
 
     def __init__(
