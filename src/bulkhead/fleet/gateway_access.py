@@ -121,6 +121,8 @@ def point_at_gateway(config: dict[str, Any], url: str) -> None:
     config.setdefault("exchange", {}).update(
         {"enable_ws": False, "ccxt_config": overrides, "ccxt_async_config": overrides}
     )
+    # where the strategy stack's risk guard reads and asks for the bot's trading state
+    config.setdefault("bulkhead", {})["gateway_url"] = url.rstrip("/")
 
 
 def gateway_client(access: GatewayAccess) -> ccxt.kucoin:

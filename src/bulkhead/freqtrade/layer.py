@@ -8,6 +8,11 @@ through ``super()`` and then has the last word:
   says no; each decision is logged as one event and remembered in the bot's memory.
 - ``custom_stake_amount``: the strategy's stake, capped at the bot's per-trade stake.
 - ``bot_start``, ``bot_loop_start``, ``order_filled``: the memory recorder.
+- the risk guard (``bulkhead.guard``): ``bot_loop_start`` runs its account rules (drawdown,
+  daily and weekly loss) that set the trading state at the gateway; ``confirm_trade_entry``
+  asks it about each entry (state, loss streak, market data, volatility regime);
+  ``custom_stake_amount`` takes its size (regime scale, per-trade and per-pair caps). A
+  strategy callback that keeps raising counts toward its critical-error rule.
 - ``protections``: the spec's protections (Freqtrade takes them only from the strategy),
   then the strategy's own.
 
@@ -24,6 +29,8 @@ from typing import Any
 from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 
+from bulkhead.freqtrade import guarding
+from bulkhead.guard.engine import Guard
 from bulkhead.logs import event
 from bulkhead.memory.recorder import Recorder
 
@@ -34,6 +41,7 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
     """Decision logging, memory recording and the stake cap over the strategy below it."""
 
     _bulkhead_recorder: Recorder | None = None
+    _bulkhead_guard: Guard | None = None
 
     # -- settings from the rendered config ----------------------------------------------
 
@@ -72,6 +80,26 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
             error=type(error).__name__,
             detail=str(error)[:200],
         )
+        if self._bulkhead_guard is not None:
+            self._bulkhead_guard.record_error("strategy", f"{callback}: {type(error).__name__}")
+
+    def _guard_event(self, name: str, fields: dict[str, Any]) -> None:
+        """A guard decision: in the log, and in memory (where ``bulkhead guard`` reads it)."""
+        level = logging.WARNING if fields.get("decision") in ("deny", "state") else logging.INFO
+        if name == "guard_alert":
+            level = logging.ERROR
+        event(logger, name, level, **fields)
+        routine = name == "guard_decision" and fields.get("decision") == "allow"
+        if self._bulkhead_recorder is not None and not routine:  # allows are in entry_signal
+            self._bulkhead_recorder.on_event(name, fields)
+
+    def _guard_loop(self, current_time: datetime) -> None:
+        guard = self._bulkhead_guard
+        if guard is None:
+            return
+        profits, last = guarding.closed_results()
+        value = guarding.equity(guard.budget, profits, guarding.last_close(self.dp, self.timeframe))
+        guard.on_loop(current_time, value, profits, last)
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -80,6 +108,9 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         self._bulkhead_recorder = Recorder.from_environment(str(section.get("bot", "bot")))
         if self._bulkhead_recorder is None:
             event(logger, "memory_off", reason="no memory configured for this bot")
+        self._bulkhead_guard = guarding.build_guard(
+            self.config, self.timeframe, self._bulkhead_recorder, self._guard_event
+        )
         event(
             logger,
             "strategy_start",
@@ -99,6 +130,7 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
             if self.wallets is not None:
                 equity = float(self.wallets.get_total_stake_amount())
             self._bulkhead_recorder.on_loop(lambda: Trade.get_trades_proxy(), equity)
+        self._guard_loop(current_time)
         super().bot_loop_start(current_time=current_time, **kwargs)
 
     def custom_stake_amount(
@@ -134,7 +166,9 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         cap = self._stake_cap
         if cap is not None and stake > cap:
             event(logger, "stake_capped", pair=pair, wanted=stake, cap=cap)
-            return cap
+            stake = cap
+        if self._bulkhead_guard is not None:
+            stake = self._bulkhead_guard.size(pair, stake, guarding.open_stake(pair))
         return stake
 
     def confirm_trade_entry(
@@ -166,6 +200,16 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         except Exception as error:  # Freqtrade's default answer is True
             self._strategy_failed("confirm_trade_entry", error)
             allowed = True
+        decided_by, guard_reason, regime = "bulkhead" if allowed else "strategy", "", ""
+        guard = self._bulkhead_guard
+        if allowed and guard is not None:
+            times, volumes, closes = guarding.candles(
+                getattr(self, "dp", None), pair, self.timeframe
+            )
+            verdict = guard.check_entry(pair, current_time, times, volumes, closes)
+            regime = verdict.regime.value
+            if not verdict.allowed:
+                allowed, decided_by, guard_reason = False, "guard", verdict.reason
         self._decide(
             "entry_signal",
             {"order_type": order_type, "stake": amount * rate},
@@ -175,7 +219,9 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
             amount=amount,
             rate=rate,
             decision="allow" if allowed else "deny",
-            decided_by="bulkhead" if allowed else "strategy",
+            decided_by=decided_by,
+            **({"guard_reason": guard_reason} if guard_reason else {}),
+            **({"regime": regime} if regime else {}),
         )
         return allowed
 

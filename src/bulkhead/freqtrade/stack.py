@@ -87,6 +87,7 @@ class Stack:
         section = dict(config.get("bulkhead", {}))
         section["strategy"] = self.source.label
         section["stake_per_trade"] = float(self.bot.stake_per_trade)
+        section["guard"] = self.bot.risk.guard.model_dump(mode="json")
         config["bulkhead"] = section
         return config
 

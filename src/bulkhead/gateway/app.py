@@ -13,7 +13,9 @@ Order of a request, each step refusing in KuCoin's envelope:
    timestamp 400002, signature 400005, passphrase 400004), so no other local process can
    use a bot's credential without its secret;
 5. a call not in the allowlist is refused with 400007 and recorded, never forwarded;
-6. an order placement passes the order hook first (the budget ledger's reserve; it may
+6. ``/bulkhead/v1/guard/state`` (``guard_route``) is the bot's risk guard reading and
+   asking for its trading state, never forwarded;
+7. an order placement passes the order hook first (the budget ledger's reserve; it may
    refuse, e.g. 200004), then goes upstream re-signed with the bot's real key, and the
    hook settles from the answer (including a lost one).
 
@@ -37,6 +39,7 @@ from typing import Any, Protocol
 from bulkhead.gateway.allowlist import Allowlist, Rule
 from bulkhead.gateway.client import REFUSED_PREFIX
 from bulkhead.gateway.custody import Custody
+from bulkhead.gateway.guard_route import GUARD_STATE_PATH, GuardRoute
 from bulkhead.gateway.upstream import Answer, Upstream
 from bulkhead.kucoin import envelope
 from bulkhead.kucoin.envelope import KucoinError
@@ -110,12 +113,14 @@ class GatewayApp:
         *,
         allowlist: Allowlist | None = None,
         order_hook: OrderHook | None = None,
+        guard_route: GuardRoute | None = None,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.custody = custody
         self.upstream = upstream
         self.allowlist = allowlist or Allowlist()
         self.order_hook: OrderHook = order_hook or PassThrough()
+        self.guard_route = guard_route
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         #: the latest refusals, oldest first (the log has them all)
         self.refusals: deque[Refusal] = deque(maxlen=MAX_KEPT_REFUSALS)
@@ -184,6 +189,9 @@ class GatewayApp:
         except KucoinError as error:
             return self._refuse(None, method, path, error, AUTH_FAILED)
         bot = credential.bot
+        if path == GUARD_STATE_PATH and self.guard_route is not None:
+            status, body = await self.guard_route.handle(bot, request)
+            return Response(status, body)
         if rule is None:
             return self._refuse(bot, method, path, envelope.no_permission(), NOT_ALLOWED)
         return await self._forward(bot, rule, request)

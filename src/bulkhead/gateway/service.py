@@ -53,6 +53,7 @@ from bulkhead.gateway.custody import (
     gateway_credential,
     load_credential,
 )
+from bulkhead.gateway.guard_route import GuardRoute
 from bulkhead.gateway.guarded import BudgetHook, OrderRules
 from bulkhead.gateway.ledger import Ledger
 from bulkhead.gateway.reconcile import ExchangeReader, Reconciler
@@ -293,7 +294,9 @@ async def prepare(gateway: Gateway) -> GatewayApp:
         best_ask=best_ask,
     )
     custody = Custody.of(gateway.keys.values())
-    gateway.app = GatewayApp(custody, gateway.upstream, order_hook=hook)
+    gateway.app = GatewayApp(
+        custody, gateway.upstream, order_hook=hook, guard_route=GuardRoute(gateway.states)
+    )
     return gateway.app
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from bulkhead.errors import TemporaryError
+from bulkhead.memory import scripts
 from bulkhead.memory.keys import GatewayKeys
 
 #: how many decisions each bot's stream keeps (approximately: MAXLEN ~)
@@ -74,6 +75,7 @@ class TradingStates:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+        self._guard_script: Any = None
 
     def get(self, bot: str) -> StateRecord:
         """The bot's state; a bot never set is ACTIVE. Raises ``StateUnavailable``."""
@@ -126,6 +128,22 @@ class TradingStates:
         except _REDIS_DOWN as e:
             raise StateUnavailable(f"trading state of {bot}: Redis unreachable ({e})") from e
         return record
+
+    def request_by_guard(self, bot: str, state: TradingState, reason: str) -> tuple[bool, str, str]:
+        """The bot's risk guard asks for ``state``: granted only to tighten (ACTIVE ->
+        REDUCING -> HALTED) or to lift a REDUCING the guard set itself (``guard_state.lua``,
+        atomic). Returns (granted, the state that holds, who set it)."""
+        keys = GatewayKeys(bot)
+        if self._guard_script is None:
+            self._guard_script = scripts.register(self.client, "guard_state")
+        try:
+            granted, held, by = self._guard_script(
+                keys=[keys.state, keys.decisions],
+                args=[state.value, reason[:500], _now_ms(), DECISIONS_KEPT],
+            )
+        except _REDIS_DOWN as e:
+            raise StateUnavailable(f"trading state of {bot}: Redis unreachable ({e})") from e
+        return bool(granted), _text(held), _text(by)
 
     def halt(self, bot: str, reason: str, *, by: str = "gateway") -> StateRecord:
         return self.set(bot, TradingState.HALTED, reason, by=by)

@@ -23,6 +23,7 @@ file). The sorted-set indexes give the order (and the time ranges) the hashes la
 | ``bh:{bot}:insight:<id>`` | hash with TTL | analysis, operator, advisor | expires |
 | ``bh:{bot}:insights`` | sorted set: insight id by creation (ms) | same | pruned with them |
 | ``bh:{bot}:meta`` | hash | recorder | forever |
+| ``bh:{bot}:guard`` | string: the risk guard's state (JSON) | guard | forever |
 | ``bhgw:{bot}:ledger`` | hash: ``committed``, ``realized`` | gateway ledger | rebuilt at start |
 | ``bhgw:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
 | ``bhgw:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | ledger | till sold |
@@ -110,6 +111,11 @@ class BotKeys:
     @property
     def meta(self) -> str:
         return f"{self.prefix}meta"
+
+    @property
+    def guard(self) -> str:
+        """The risk guard's memory: peak equity, period starts, readings (JSON string)."""
+        return f"{self.prefix}guard"
 
 
 @dataclass(frozen=True)

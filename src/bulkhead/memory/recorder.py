@@ -114,6 +114,13 @@ class Recorder:
             event(logger, "memory_restored", during=what)
         return True
 
+    def store(self) -> MemoryStore:
+        """The connected store (connecting if needed); raises when Redis does not answer.
+        For other users of the bot's memory (the risk guard), who handle the failure."""
+        if self._store is None:
+            self._store = self._connect()
+        return self._store
+
     # -- what the strategy calls --------------------------------------------------------
 
     def on_fill(self, trade: Any, order: Any) -> None:

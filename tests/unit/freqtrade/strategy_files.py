@@ -65,3 +65,50 @@ def running(config: dict[str, Any]) -> Any:
     strategy = StrategyResolver.load_strategy(config)
     strategy.ft_bot_start()
     return strategy
+
+
+class Candles:
+    """Stands in for Freqtrade's DataProvider: each pair's analyzed candles (tested against
+    the real one in the backtest and end-to-end tests)."""
+
+    def __init__(self, frames: dict[str, Any] | None = None, default: Any = None) -> None:
+        self.frames = frames or {}
+        self.default = default
+
+    def get_analyzed_dataframe(self, pair: str, timeframe: str) -> tuple[Any, Any]:
+        frame = self.frames.get(pair, self.default)
+        return frame, None
+
+
+def candles(
+    end: Any,
+    count: int = 400,
+    minutes: int = 5,
+    volatility: float = 0.002,
+    last_move: float | None = None,
+    volume: float = 100.0,
+    seed: int = 7,
+) -> Any:
+    """``count`` candles of a random walk whose last one opened ``minutes`` before
+    ``end``; ``last_move`` replaces the last ``minutes`` log returns' scale (a crash, a calm)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0, volatility, count)
+    if last_move is not None:
+        returns[-30:] = rng.normal(0, last_move, 30)
+    closes = 1.0 * np.exp(np.cumsum(returns))
+    dates = pd.date_range(
+        end=end - pd.Timedelta(minutes=minutes), periods=count, freq=f"{minutes}min"
+    )
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": np.full(count, volume),
+        }
+    )

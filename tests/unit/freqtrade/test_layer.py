@@ -71,8 +71,16 @@ def rendered(tmp_path: Path) -> tuple[Stack, dict[str, Any], BotPaths]:
 
 
 @pytest.fixture
-def strategy(rendered: tuple[Stack, dict[str, Any], BotPaths]) -> Any:
-    return strategy_files.running(rendered[1])
+def strategy(
+    rendered: tuple[Stack, dict[str, Any], BotPaths], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    from freqtrade.persistence import Trade
+
+    monkeypatch.setattr(Trade, "use_db", False)  # trades in memory, as in a backtest
+    running = strategy_files.running(rendered[1])
+    # fresh candles of an ordinary market for every pair: the guard lets entries through
+    running.dp = strategy_files.Candles(default=strategy_files.candles(NOW))
+    return running
 
 
 def entry(strategy: Any, pair: str) -> bool:

@@ -1,0 +1,127 @@
+"""What the risk guard needs from Freqtrade, read from inside the strategy: the guard built
+for the run mode, the bot's equity with open positions at the last close, its closed
+results, a pair's candles and what it already holds in a pair.
+
+Live and dry runs keep the guard's memory in the bot's Redis and send its state to the
+gateway; backtests and hyperopt keep both in the process (the same rules on simulated
+time), so a user sees on history how often each rule would have fired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freqtrade.enums import RunMode
+from freqtrade.persistence import Trade
+
+from bulkhead.config.models import GuardRules
+from bulkhead.guard.engine import Emit, Guard, GuardMemory, InProcessMemory
+from bulkhead.guard.wiring import RecorderGuardMemory, sink_from_config
+from bulkhead.logs import event
+from bulkhead.memory.recorder import Recorder
+
+logger = logging.getLogger("bulkhead.guard")
+
+SIMULATED = {RunMode.BACKTEST, RunMode.HYPEROPT}
+TIMEFRAME_MINUTES = {
+    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
+    "6h": 360, "8h": 480, "12h": 720, "1d": 1440, "1w": 10080,
+}  # fmt: skip
+
+
+def build_guard(
+    config: dict[str, Any], timeframe: str, recorder: Recorder | None, emit: Emit
+) -> Guard | None:
+    """The bot's guard, or None when the spec turns it off (``risk.guard.enabled``)."""
+    section = config.get("bulkhead", {})
+    raw = section.get("guard")
+    rules = GuardRules.model_validate(raw) if isinstance(raw, dict) else GuardRules()
+    if not rules.enabled:
+        event(logger, "guard_off", reason="risk.guard.enabled is false")
+        return None
+    budget = float(section.get("budget") or config.get("available_capital") or 0.0)
+    simulated = config.get("runmode") in SIMULATED
+    memory: GuardMemory
+    if simulated or recorder is None:
+        memory = InProcessMemory()
+    else:
+        memory = RecorderGuardMemory(recorder.store)
+    sink = None if simulated else sink_from_config(config)
+    minutes = TIMEFRAME_MINUTES.get(timeframe, 5)
+    guard = Guard(
+        rules,
+        budget,
+        timedelta(minutes=minutes),
+        memory=memory,
+        emit=emit,
+        sink=sink,
+    )
+    event(
+        logger,
+        "guard_start",
+        budget=budget,
+        simulated=simulated,
+        enforced_at="gateway" if sink is not None else "strategy",
+        memory="process" if isinstance(memory, InProcessMemory) else "redis",
+        state=guard.state.state,
+        peak=guard.state.peak,
+    )
+    return guard
+
+
+def closed_results() -> tuple[list[float], datetime | None]:
+    """Closed trades' profits, oldest first, and when the last one closed."""
+    closed = sorted(
+        Trade.get_trades_proxy(is_open=False),
+        key=lambda t: t.close_date_utc or datetime.min.replace(tzinfo=UTC),
+    )
+    profits = [float(t.close_profit_abs or 0.0) for t in closed]
+    last = closed[-1].close_date_utc if closed else None
+    return profits, last
+
+
+def equity(
+    budget: float, profits: list[float], last_close_of: Callable[[str], float | None]
+) -> float:
+    """Budget + realized results + open trades valued at their pair's last close (fees
+    included, as Freqtrade counts them); an open trade without a price counts at its cost."""
+    total = budget + sum(profits)
+    for trade in Trade.get_trades_proxy(is_open=True):
+        rate = last_close_of(trade.pair)
+        if rate is None or not rate > 0:
+            continue
+        total += float(trade.calc_profit(rate))
+    return total
+
+
+def open_stake(pair: str) -> float:
+    return sum(
+        float(t.stake_amount or 0.0) for t in Trade.get_trades_proxy(pair=pair, is_open=True)
+    )
+
+
+def candles(dp: Any, pair: str, timeframe: str) -> tuple[list[datetime], list[float], list[float]]:
+    """A pair's analyzed candles: open times, volumes, closes (empty when none yet)."""
+    if dp is None:
+        return [], [], []
+    frame, _ = dp.get_analyzed_dataframe(pair, timeframe)
+    if frame is None or frame.empty:
+        return [], [], []
+    tail = frame.iloc[-2000:]
+    times = [ts.to_pydatetime() for ts in tail["date"]]
+    return times, tail["volume"].astype(float).tolist(), tail["close"].astype(float).tolist()
+
+
+def last_close(dp: Any, timeframe: str) -> Callable[[str], float | None]:
+    def read(pair: str) -> float | None:
+        if dp is None:
+            return None
+        frame, _ = dp.get_analyzed_dataframe(pair, timeframe)
+        if frame is None or frame.empty:
+            return None
+        return float(frame["close"].iloc[-1])
+
+    return read

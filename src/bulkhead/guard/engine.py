@@ -1,0 +1,414 @@
+"""The risk guard: turns the bot's equity, trades, errors and market data into a trading
+state and into each entry's verdict and size, every decision an event with its numbers.
+
+Two kinds of rule:
+
+- **account rules** (drawdown from peak equity, daily and weekly loss, critical errors)
+  decide the bot's trading state. ``on_loop`` runs them on every Freqtrade loop (and every
+  candle in a backtest); a change is written through the ``StateSink`` to the gateway,
+  which enforces it on every order whatever the strategy does afterwards. A REDUCING the
+  guard set is lifted by the guard when its cause is gone (a new day or week; drawdown back
+  under ``drawdown_recovery``), or by ``bulkhead resume``; a HALTED only by the operator.
+- **entry rules** (the state, loss streak, stale or broken data, volatility regime, trade
+  and pair caps) decide each entry in ``check_entry`` and ``size``.
+
+What the guard must remember across restarts (peak equity, period starts, a tripped
+drawdown, error times) lives in a ``GuardMemory``: the bot's own Redis keys live, a dict in
+backtests. A memory that cannot be read counts as a critical error after
+``memory_down_s``: the guard cannot vouch for a peak it does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from bulkhead.config.models import GuardRules
+from bulkhead.guard import rules as r
+from bulkhead.guard.rules import Decision, Regime, RegimeReading, Verdict
+
+logger = logging.getLogger("bulkhead.guard")
+
+ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
+#: how far back exchange and strategy errors are counted
+ERROR_WINDOW = timedelta(minutes=10)
+#: the state a sink reports when it could not be asked
+UNKNOWN = "UNKNOWN"
+
+
+class StateSink(Protocol):
+    """Where the trading state is enforced (the gateway). ``request`` asks for a state and
+    returns the state that holds afterwards with who set it; ``current`` only reads it.
+    Both raise on failure (the guard then enforces its own view locally)."""
+
+    def request(self, state: str, reason: str) -> tuple[str, str]: ...
+
+    def current(self) -> tuple[str, str]: ...
+
+
+class GuardMemory(Protocol):
+    def load(self) -> dict[str, Any]: ...
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+
+class InProcessMemory:
+    """Backtests: the guard's state lives and dies with the process."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def load(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = dict(data)
+
+
+@dataclass
+class GuardState:
+    """What the guard remembers; plain numbers, so it round-trips through JSON."""
+
+    peak: float = 0.0
+    day: str = ""
+    day_start_equity: float = 0.0
+    week: str = ""
+    week_start_equity: float = 0.0
+    drawdown_tripped: bool = False
+    state: str = ACTIVE
+    reason: str = ""
+    exchange_errors: list[float] = field(default_factory=list)
+    strategy_errors: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuardState:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            loaded = cls(**known)
+        except TypeError:
+            return cls()
+        if loaded.state not in (ACTIVE, REDUCING, HALTED):
+            loaded.state = HALTED  # nobody wrote that through here: trust nothing
+        return loaded
+
+
+@dataclass(frozen=True)
+class EntryVerdict:
+    allowed: bool
+    verdicts: tuple[Verdict, ...]
+    regime: Regime
+
+    @property
+    def reason(self) -> str:
+        denied = [v.reason for v in self.verdicts if v.denies]
+        return "; ".join(denied)
+
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class Guard:
+    """One bot's risk guard. Build once per process (``bot_start``), feed it every loop."""
+
+    def __init__(
+        self,
+        rules: GuardRules,
+        budget: float,
+        timeframe: timedelta,
+        *,
+        memory: GuardMemory,
+        emit: Emit,
+        sink: StateSink | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules
+        self.budget = budget
+        self.timeframe = timeframe
+        self.memory = memory
+        self.emit = emit
+        self.sink = sink
+        self.wall_clock = wall_clock
+        self.memory_down_since: float | None = None
+        self.state = self._load()
+        #: the last reading of every rule, for ``bulkhead guard``
+        self.readings: dict[str, Verdict] = {}
+        self.regimes: dict[str, RegimeReading] = {}
+
+    # -- memory -----------------------------------------------------------------------
+
+    def _load(self) -> GuardState:
+        try:
+            data = self.memory.load()
+        except Exception as error:
+            self._memory_failed(error)
+            return GuardState()
+        return GuardState.from_dict(data)
+
+    def _save(self) -> None:
+        try:
+            self.memory.save(asdict(self.state) | {"readings": self._shown_readings()})
+        except Exception as error:
+            self._memory_failed(error)
+            return
+        self.memory_down_since = None
+
+    def _memory_failed(self, error: Exception) -> None:
+        now = self.wall_clock()
+        if self.memory_down_since is None:
+            self.memory_down_since = now
+            self.emit("guard_memory_failed", {"error": str(error)[:200]})
+
+    def _shown_readings(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"decision": v.decision.value, "code": v.code, "numbers": v.numbers}
+            for name, v in self.readings.items()
+        }
+
+    # -- account rules: the trading state ----------------------------------------------
+
+    def on_loop(
+        self,
+        now: datetime,
+        equity: float,
+        closed_profits: Sequence[float] = (),
+        last_close: datetime | None = None,
+    ) -> str:
+        """Run the account rules on the bot's equity (cash + open positions at the last
+        price); returns the state that holds afterwards."""
+        s, g = self.state, self.rules
+        self._sync_with_sink(equity)
+        if not math.isfinite(equity):
+            self._critical(r.EXCHANGE_ERRORS, {"equity": str(equity)})
+            return self._finish()
+        s.peak = max(s.peak, equity)
+        day, week = r.day_start(now).date().isoformat(), r.week_start(now).date().isoformat()
+        if s.day != day:
+            s.day, s.day_start_equity = day, equity
+        if s.week != week:
+            s.week, s.week_start_equity = week, equity
+        dd = r.drawdown(s.peak, equity, g.max_drawdown)
+        daily = r.period_loss(
+            "daily_loss", r.DAILY_LOSS_LIMIT, s.day_start_equity, equity, self.budget, g.daily_loss
+        )
+        weekly = r.period_loss(
+            "weekly_loss",
+            r.WEEKLY_LOSS_LIMIT,
+            s.week_start_equity,
+            equity,
+            self.budget,
+            g.weekly_loss,
+        )
+        streak = r.loss_streak(
+            closed_profits,
+            last_close,
+            now,
+            g.loss_streak,
+            timedelta(minutes=g.loss_streak_pause_minutes),
+        )
+        self.readings.update({v.rule: v for v in (dd, daily, weekly, streak)})
+        if dd.denies and not s.drawdown_tripped:
+            s.drawdown_tripped = True
+        elif s.drawdown_tripped and g.drawdown_recovery is not None:
+            recovered = float(dd.numbers.get("drawdown", 1.0)) < g.drawdown_recovery
+            if recovered:
+                s.drawdown_tripped = False
+                self.emit(
+                    "guard_decision",
+                    {
+                        "rule": "drawdown",
+                        "decision": "allow",
+                        "reason": f"{r.DRAWDOWN_RECOVERED} {dd.reason}".strip(),
+                    },
+                )
+        self._check_memory()
+        if s.state != HALTED:
+            causes = [v for v in (dd, daily, weekly) if v.denies]
+            if s.drawdown_tripped and not dd.denies:
+                causes.insert(
+                    0,
+                    Verdict(
+                        "drawdown",
+                        Decision.DENY,
+                        r.DRAWDOWN_LIMIT,
+                        {"tripped": "until resume or recovery"},
+                    ),
+                )
+            wanted = REDUCING if causes else ACTIVE
+            self._move(wanted, causes[0].reason if causes else "rules within limits", causes)
+        return self._finish()
+
+    def _finish(self) -> str:
+        self._save()
+        return self.state.state
+
+    def _check_memory(self) -> None:
+        since = self.memory_down_since
+        if since is not None and self.wall_clock() - since > self.rules.memory_down_s:
+            down = self.wall_clock() - since
+            self._critical(
+                r.MEMORY_UNREACHABLE, {"down_s": down, "limit_s": float(self.rules.memory_down_s)}
+            )
+
+    def record_error(self, kind: str, detail: str = "") -> None:
+        """An exchange error (``exchange``) or a strategy exception (``strategy``): past
+        ``max_errors`` within ten minutes the bot is HALTED."""
+        now = self.wall_clock()
+        horizon = now - ERROR_WINDOW.total_seconds()
+        times = self.state.strategy_errors if kind == "strategy" else self.state.exchange_errors
+        times[:] = [t for t in times if t > horizon] + [now]
+        if len(times) > self.rules.max_errors:
+            code = r.STRATEGY_ERRORS if kind == "strategy" else r.EXCHANGE_ERRORS
+            numbers: dict[str, float | str] = {
+                "errors": float(len(times)),
+                "limit": float(self.rules.max_errors),
+                "window_min": ERROR_WINDOW.total_seconds() / 60,
+            }
+            if detail:
+                numbers["last"] = detail[:80]
+            self._critical(code, numbers)
+        self._save()
+
+    def exchange_closed(self, status: str) -> None:
+        """KuCoin says ``cancelonly`` or ``close``: nothing new may be placed."""
+        self._critical(r.EXCHANGE_CLOSED, {"status": status})
+        self._save()
+
+    def _critical(self, code: str, numbers: dict[str, float | str]) -> None:
+        verdict = Verdict("critical", Decision.DENY, code, numbers)
+        self.readings["critical"] = verdict
+        self.emit("guard_alert", {"rule": "critical", "reason": verdict.reason})
+        self._move(HALTED, verdict.reason, [verdict])
+
+    def _move(self, wanted: str, reason: str, causes: Sequence[Verdict]) -> None:
+        s = self.state
+        if wanted == s.state:
+            return
+        if s.state == HALTED:
+            return  # only the operator lifts a HALTED (``bulkhead resume``)
+        held = wanted
+        if self.sink is not None:
+            try:
+                held, _by = self.sink.request(wanted, reason)
+            except Exception as error:
+                self.emit("guard_state_unsent", {"state": wanted, "error": str(error)[:200]})
+                held = wanted
+        previous, s.state, s.reason = s.state, held, reason
+        rule = causes[0].rule if causes else "guard"
+        self.emit(
+            "guard_decision",
+            {"rule": rule, "decision": "state", "from": previous, "state": held, "reason": reason},
+        )
+
+    def _sync_with_sink(self, equity: float) -> None:
+        """After ``bulkhead resume`` (or kill) the gateway's state is the operator's: take
+        it, and on a resume start the rules afresh from today's equity."""
+        if self.sink is None:
+            return
+        try:
+            held, by = self.sink.current()
+        except Exception:
+            return
+        s = self.state
+        if held == s.state or held == UNKNOWN:
+            return
+        if held == ACTIVE and by != "guard":
+            s.peak = equity if math.isfinite(equity) else s.peak
+            s.day_start_equity = s.week_start_equity = s.peak
+            s.drawdown_tripped = False
+            s.exchange_errors.clear()
+            s.strategy_errors.clear()
+            self.emit("guard_resumed", {"by": by, "equity": equity})
+        s.state = held
+        s.reason = f"set by {by}" if by else s.reason
+
+    # -- entry rules --------------------------------------------------------------------
+
+    def check_entry(
+        self,
+        pair: str,
+        now: datetime,
+        candle_times: Sequence[datetime],
+        volumes: Sequence[float],
+        closes: Sequence[float],
+    ) -> EntryVerdict:
+        """Whether an entry on ``pair`` may go out now; each verdict an event."""
+        verdicts: list[Verdict] = []
+        if self.state.state != ACTIVE:
+            verdicts.append(
+                Verdict("state", Decision.DENY, r.STATE_NOT_ACTIVE, {"state": self.state.state})
+            )
+        streak = self.readings.get("loss_streak")
+        if streak is not None and streak.denies:
+            verdicts.append(streak)
+        data = r.market_data(
+            candle_times, volumes, now, self.timeframe, self.rules.stale_after_timeframes
+        )
+        verdicts.append(data)
+        reading = r.volatility_regime(closes, self.rules.volatility)
+        self.regimes[pair] = reading
+        verdicts.append(r.regime_verdict(reading, self.rules.volatility))
+        allowed = not any(v.denies for v in verdicts)
+        result = EntryVerdict(allowed, tuple(verdicts), reading.regime)
+        self.emit(
+            "guard_decision",
+            {
+                "rule": "entry",
+                "pair": pair,
+                "decision": "allow" if allowed else "deny",
+                "reason": result.reason or "within limits",
+                "regime": reading.regime.value,
+            },
+        )
+        for verdict in verdicts:
+            if verdict.denies:
+                self.readings[verdict.rule] = verdict
+        return result
+
+    def size(self, pair: str, proposed: float, pair_open_stake: float) -> float:
+        """The stake for an entry on ``pair``: scaled in a high regime, capped per trade and
+        per pair. 0 means no entry."""
+        reading = self.regimes.get(pair)
+        scale = 1.0
+        if reading is not None and reading.regime is Regime.HIGH:
+            scale = self.rules.volatility.high_stake_scale
+        sizing = r.size_entry(
+            proposed,
+            self.budget,
+            pair_open_stake,
+            self.rules.max_trade_share,
+            self.rules.max_pair_share,
+            scale,
+        )
+        if sizing.stake != proposed:
+            reasons = (
+                "; ".join(v.reason for v in sizing.verdicts) or f"{r.VOLATILITY_HIGH} scale={scale}"
+            )
+            self.emit(
+                "guard_decision",
+                {
+                    "rule": "size",
+                    "pair": pair,
+                    "decision": "deny" if sizing.stake <= 0 else "scale",
+                    "reason": reasons,
+                    "proposed": proposed,
+                    "stake": sizing.stake,
+                },
+            )
+        return sizing.stake
+
+    def regime_of(self, pair: str) -> str:
+        reading = self.regimes.get(pair)
+        return reading.regime.value if reading is not None else Regime.UNKNOWN.value
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``bulkhead guard`` shows: the state and every rule against its limit."""
+        return asdict(self.state) | {"readings": self._shown_readings()}
+
+
+def utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
