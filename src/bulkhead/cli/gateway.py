@@ -237,6 +237,7 @@ def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
     record, snapshot = guard_reading(client, bot)
     states = TradingStates(client)
     return {
+        **guard_rules_view(client, bot, decisions),
         "bot": bot.name,
         "state": record.as_dict(),
         "currency": bot.budget.currency,
@@ -257,6 +258,89 @@ def guard_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
     }
 
 
+#: how far back in the bot's memory stream the guard's decisions are looked for
+GUARD_EVENTS_SCANNED = 500
+
+
+def guard_rules_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str, Any]:
+    """The risk guard's side: its own state, every rule's last reading beside its limit,
+    and its last decisions (denials, scalings, state changes, alerts) from the bot's memory."""
+    from bulkhead.guard.wiring import RedisGuardMemory
+    from bulkhead.memory.store import MemoryStore
+
+    rules = bot.risk.guard
+    remembered = RedisGuardMemory(client, bot.name).load()
+    limits = {
+        "drawdown": {"limit": rules.max_drawdown, "recovery": rules.drawdown_recovery},
+        "daily_loss": {"limit": rules.daily_loss},
+        "weekly_loss": {"limit": rules.weekly_loss},
+        "loss_streak": {"limit": rules.loss_streak, "pause_min": rules.loss_streak_pause_minutes},
+        "market_data": {"stale_after_timeframes": rules.stale_after_timeframes},
+        "volatility": {"high": rules.volatility.high, "extreme": rules.volatility.extreme},
+        "trade_cap": {"share": rules.max_trade_share},
+        "pair_cap": {"share": rules.max_pair_share},
+        "critical": {"max_errors_10min": rules.max_errors, "memory_down_s": rules.memory_down_s},
+    }
+    readings = remembered.get("readings") if isinstance(remembered.get("readings"), dict) else {}
+    events = [
+        e
+        for e in MemoryStore(client, bot.name).events(GUARD_EVENTS_SCANNED)
+        if str(e["event"]).startswith("guard_")
+    ]
+    return {
+        "guard": {
+            "enabled": rules.enabled,
+            "state": remembered.get("state", "ACTIVE"),
+            "reason": remembered.get("reason", ""),
+            "peak_equity": remembered.get("peak"),
+            "day_start_equity": remembered.get("day_start_equity"),
+            "week_start_equity": remembered.get("week_start_equity"),
+            "drawdown_tripped": bool(remembered.get("drawdown_tripped", False)),
+            "rules": {
+                name: {"limits": limit, "last": (readings or {}).get(name)}
+                for name, limit in limits.items()
+            },
+            "decisions": events[-decisions:] if decisions > 0 else [],
+        }
+    }
+
+
+def _print_guard_rules(view: dict[str, Any]) -> None:
+    guard = view["guard"]
+    if not guard["enabled"]:
+        typer.echo("  risk guard: off (risk.guard.enabled: false)")
+        return
+    peak = guard["peak_equity"]
+    typer.echo(
+        f"  risk guard: {guard['state']}"
+        + (f" ({guard['reason']})" if guard["reason"] else "")
+        + (f"  peak equity {peak:.2f}" if isinstance(peak, int | float) else "  (no reading yet)")
+    )
+    for name, rule in guard["rules"].items():
+        limits = " ".join(f"{k}={v}" for k, v in rule["limits"].items() if v is not None)
+        last = rule["last"]
+        if isinstance(last, dict):
+            numbers = " ".join(f"{k}={_number(v)}" for k, v in last.get("numbers", {}).items())
+            verdict = f"{last.get('decision', '?')} {last.get('code', '')} {numbers}"
+        else:
+            verdict = "not read yet"
+        typer.echo(f"    {name:<12} {verdict.strip():<60} [{limits}]")
+    if guard["decisions"]:
+        typer.echo("  last guard decisions:")
+    for entry in guard["decisions"]:
+        at = datetime.fromtimestamp(int(str(entry["id"]).split("-")[0]) / 1000, UTC)
+        data = dict(entry["data"])
+        reason = data.pop("reason", "")
+        rest = " ".join(f"{k}={v}" for k, v in data.items() if v not in ("", None))
+        typer.echo(f"    {at:%H:%M:%S} {entry['event']} {reason} {rest}".rstrip())
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def guard(
     bot: BotArgument,
     spec: SpecOption = DEFAULT_SPEC,
@@ -265,7 +349,9 @@ def guard(
     ] = 15,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """BOT's trading state, budget cap, committed capital, headroom and last decisions."""
+    """BOT's trading state, budget cap, committed capital, headroom and the gateway's last
+    decisions; then the risk guard: each rule's last reading against its limit, and its
+    last decisions (from the bot's memory)."""
     fleet = load(spec)
     chosen = select(fleet, bot)[0]
     try:
@@ -304,6 +390,7 @@ def guard(
         reason = shown.pop("reason", "")
         rest = " ".join(f"{k}={v}" for k, v in shown.items() if v not in ("", "None"))
         typer.echo(f"    {at} {head} {reason} {rest}".rstrip())
+    _print_guard_rules(view)
 
 
 def register(app: typer.Typer) -> None:

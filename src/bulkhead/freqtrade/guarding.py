@@ -10,6 +10,7 @@ time), so a user sees on history how often each rule would have fired.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +50,7 @@ def build_guard(
         memory = InProcessMemory()
     else:
         memory = RecorderGuardMemory(recorder.store)
-    sink = None if simulated else sink_from_config(config)
+    sink = None if simulated else sink_from_config(config, os.environ)
     minutes = TIMEFRAME_MINUTES.get(timeframe, 5)
     guard = Guard(
         rules,

@@ -40,6 +40,7 @@ from bulkhead.gateway.allowlist import Allowlist, Rule
 from bulkhead.gateway.client import REFUSED_PREFIX
 from bulkhead.gateway.custody import Custody
 from bulkhead.gateway.guard_route import GUARD_STATE_PATH, GuardRoute
+from bulkhead.gateway.trouble import UpstreamTrouble
 from bulkhead.gateway.upstream import Answer, Upstream
 from bulkhead.kucoin import envelope
 from bulkhead.kucoin.envelope import KucoinError
@@ -121,6 +122,8 @@ class GatewayApp:
         self.allowlist = allowlist or Allowlist()
         self.order_hook: OrderHook = order_hook or PassThrough()
         self.guard_route = guard_route
+        #: each bot's critical upstream answers of the last ten minutes, for its guard
+        self.trouble = guard_route.trouble if guard_route is not None else UpstreamTrouble()
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         #: the latest refusals, oldest first (the log has them all)
         self.refusals: deque[Refusal] = deque(maxlen=MAX_KEPT_REFUSALS)
@@ -199,7 +202,9 @@ class GatewayApp:
     async def _forward(self, bot: str, rule: Rule, request: Request) -> Response:
         real = self.custody.real_key(bot)
         if request.method == "GET":
-            return _answered(await self.upstream.forward(request, real))
+            answer = await self.upstream.forward(request, real)
+            self.trouble.note(bot, answer)
+            return _answered(answer)
         reservation = None
         if rule.places_order:
             try:
@@ -207,6 +212,7 @@ class GatewayApp:
             except KucoinError as error:
                 return self._refuse(bot, request.method, request.path, error, HOOK_REFUSED)
         answer = await self.upstream.forward(request, real)
+        self.trouble.note(bot, answer)
         if rule.places_order:
             # the settlement must happen even if the bot hangs up meanwhile
             await asyncio.shield(self.order_hook.settle(bot, reservation, answer))

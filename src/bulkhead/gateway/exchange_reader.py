@@ -263,6 +263,12 @@ class ExchangeReader:
         ask = decimal(data.get("bestAsk"), "bestAsk") if data else Decimal(0)
         return ask if ask > 0 else None
 
+    async def exchange_status(self) -> str:
+        """KuCoin's service status: ``open``, ``close`` or ``cancelonly``."""
+        data = await self._call("GET", "/api/v1/status", None, signed=False)
+        status = data.get("status") if isinstance(data, dict) else None
+        return str(status) if isinstance(status, str) else ""
+
     async def base_increments(self, symbol: str) -> tuple[Decimal, Decimal] | None:
         """(size increment, minimum size) of ``symbol``, or None when it is not listed:
         what a market sell's size must respect."""

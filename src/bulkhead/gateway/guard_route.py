@@ -1,7 +1,11 @@
 """``/bulkhead/v1/guard/state``: where a bot's risk guard reads and asks for its trading
 state, signed with the bot's gateway credential like any other call.
 
-- ``GET`` answers the state that holds: ``{"state", "reason", "since", "by"}``.
+- ``GET`` answers the state that holds: ``{"state", "reason", "since", "by"}``, with
+  ``errors`` (the bot's critical upstream answers of the last ten minutes as ``[ms,
+  code]``, ``trouble.UpstreamTrouble``) and ``exchange_status`` (KuCoin's ``/api/v1/status``:
+  open, close or cancelonly; read at most every 30 s; "" when unknown), which the guard's
+  critical-error rule reads.
 - ``POST {"state": "REDUCING" | "HALTED" | "ACTIVE", "reason": "..."}`` asks for a state.
   The guard may only tighten (ACTIVE -> REDUCING -> HALTED) or lift a REDUCING it set
   itself; a HALTED, and anything the operator or the gateway set, stay as they are
@@ -15,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bulkhead.gateway.states import StateUnavailable, TradingState, TradingStates
+from bulkhead.gateway.trouble import UpstreamTrouble
 from bulkhead.kucoin import envelope
 from bulkhead.kucoin.envelope import KucoinError
 from bulkhead.kucoin.http import Request
@@ -29,11 +36,37 @@ GUARD_STATE_PATH = "/bulkhead/v1/guard/state"
 MAX_REASON = 500
 
 
+#: how long an exchange status read is reused
+STATUS_EVERY_S = 30.0
+StatusReader = Callable[[], Awaitable[str]]
+
+
 class GuardRoute:
     """Serves ``GUARD_STATE_PATH`` for an authenticated bot over ``TradingStates``."""
 
-    def __init__(self, states: TradingStates) -> None:
+    def __init__(
+        self,
+        states: TradingStates,
+        *,
+        trouble: UpstreamTrouble | None = None,
+        exchange_status: StatusReader | None = None,
+    ) -> None:
         self.states = states
+        self.trouble = trouble or UpstreamTrouble()
+        self._read_status = exchange_status
+        self._status, self._status_at = "", float("-inf")
+
+    async def exchange_status(self) -> str:
+        if self._read_status is None:
+            return ""
+        if time.monotonic() - self._status_at >= STATUS_EVERY_S:
+            self._status_at = time.monotonic()
+            try:
+                self._status = (await self._read_status())[:20]
+            except Exception as error:  # unknown, not fatal: the guard counts errors apart
+                event(logger, "exchange_status_failed", logging.WARNING, error=str(error)[:200])
+                self._status = ""
+        return self._status
 
     async def handle(self, bot: str, request: Request) -> tuple[int, bytes]:
         try:
@@ -50,6 +83,8 @@ class GuardRoute:
             return failed.http_status, envelope.error_body(failed)
         except KucoinError as error:
             return error.http_status, envelope.error_body(error)
+        data["errors"] = self.trouble.recent(bot)
+        data["exchange_status"] = await self.exchange_status()
         return 200, envelope.success_body(data)
 
     def _current(self, bot: str) -> dict[str, Any]:

@@ -197,7 +197,7 @@ class Reconciler:
         snapshot = await _write(self.ledger, rebuilt)
         self._missing.clear()
         self.watermark = rebuilt.newest_fill_ms
-        await self._record("rebuilt", f"committed={snapshot.committed} cap={snapshot.cap}")
+        await self._record("rebuilt", f"committed={snapshot.committed:f} cap={snapshot.cap:f}")
         return snapshot
 
     async def run_forever(self, every_s: float = 2.0) -> None:

@@ -294,9 +294,12 @@ async def prepare(gateway: Gateway) -> GatewayApp:
         best_ask=best_ask,
     )
     custody = Custody.of(gateway.keys.values())
-    gateway.app = GatewayApp(
-        custody, gateway.upstream, order_hook=hook, guard_route=GuardRoute(gateway.states)
-    )
+
+    async def exchange_status() -> str:
+        return "" if any_reader is None else await any_reader.exchange_status()
+
+    route = GuardRoute(gateway.states, exchange_status=exchange_status)
+    gateway.app = GatewayApp(custody, gateway.upstream, order_hook=hook, guard_route=route)
     return gateway.app
 
 

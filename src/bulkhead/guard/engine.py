@@ -35,20 +35,34 @@ from bulkhead.guard.rules import Decision, Regime, RegimeReading, Verdict
 logger = logging.getLogger("bulkhead.guard")
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
+#: from the laxest to the strictest
+_ORDER = (ACTIVE, REDUCING, HALTED)
 #: how far back exchange and strategy errors are counted
 ERROR_WINDOW = timedelta(minutes=10)
 #: the state a sink reports when it could not be asked
 UNKNOWN = "UNKNOWN"
 
 
+@dataclass(frozen=True)
+class SinkReading:
+    """The gateway's view of the bot: its state and who set it, the critical upstream
+    answers of the last ten minutes as (ms, code), and the exchange's status."""
+
+    state: str
+    by: str = ""
+    errors: tuple[tuple[int, str], ...] = ()
+    exchange_status: str = ""
+
+
 class StateSink(Protocol):
     """Where the trading state is enforced (the gateway). ``request`` asks for a state and
-    returns the state that holds afterwards with who set it; ``current`` only reads it.
-    Both raise on failure (the guard then enforces its own view locally)."""
+    returns the state that holds afterwards with who set it; ``current`` reads it, with
+    what the gateway saw go wrong upstream. Both raise on failure (the guard then enforces
+    its own view locally)."""
 
     def request(self, state: str, reason: str) -> tuple[str, str]: ...
 
-    def current(self) -> tuple[str, str]: ...
+    def current(self) -> SinkReading: ...
 
 
 class GuardMemory(Protocol):
@@ -84,6 +98,8 @@ class GuardState:
     reason: str = ""
     exchange_errors: list[float] = field(default_factory=list)
     strategy_errors: list[float] = field(default_factory=list)
+    #: the newest upstream error (ms) already counted, so a restart never counts one twice
+    errors_seen_ms: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuardState:
@@ -254,13 +270,14 @@ class Guard:
                 r.MEMORY_UNREACHABLE, {"down_s": down, "limit_s": float(self.rules.memory_down_s)}
             )
 
-    def record_error(self, kind: str, detail: str = "") -> None:
-        """An exchange error (``exchange``) or a strategy exception (``strategy``): past
-        ``max_errors`` within ten minutes the bot is HALTED."""
+    def record_error(self, kind: str, detail: str = "", at: float | None = None) -> None:
+        """An exchange error (``exchange``) or a strategy exception (``strategy``), at wall
+        time ``at`` (now by default): past ``max_errors`` within ten minutes the bot is
+        HALTED."""
         now = self.wall_clock()
         horizon = now - ERROR_WINDOW.total_seconds()
         times = self.state.strategy_errors if kind == "strategy" else self.state.exchange_errors
-        times[:] = [t for t in times if t > horizon] + [now]
+        times[:] = [t for t in times if t > horizon] + [now if at is None else at]
         if len(times) > self.rules.max_errors:
             code = r.STRATEGY_ERRORS if kind == "strategy" else r.EXCHANGE_ERRORS
             numbers: dict[str, float | str] = {
@@ -290,13 +307,7 @@ class Guard:
             return
         if s.state == HALTED:
             return  # only the operator lifts a HALTED (``bulkhead resume``)
-        held = wanted
-        if self.sink is not None:
-            try:
-                held, _by = self.sink.request(wanted, reason)
-            except Exception as error:
-                self.emit("guard_state_unsent", {"state": wanted, "error": str(error)[:200]})
-                held = wanted
+        held = self._send(wanted, reason)
         previous, s.state, s.reason = s.state, held, reason
         rule = causes[0].rule if causes else "guard"
         self.emit(
@@ -304,27 +315,57 @@ class Guard:
             {"rule": rule, "decision": "state", "from": previous, "state": held, "reason": reason},
         )
 
+    def _send(self, wanted: str, reason: str) -> str:
+        """Ask the gateway for ``wanted``; the state that holds (``wanted`` itself, enforced
+        locally, when the gateway cannot be asked)."""
+        if self.sink is None:
+            return wanted
+        try:
+            held, _by = self.sink.request(wanted, reason)
+        except Exception as error:  # enforce locally, say so
+            self.emit("guard_state_unsent", {"state": wanted, "error": str(error)[:200]})
+            return wanted
+        return held if held in _ORDER else wanted
+
     def _sync_with_sink(self, equity: float) -> None:
-        """After ``bulkhead resume`` (or kill) the gateway's state is the operator's: take
-        it, and on a resume start the rules afresh from today's equity."""
+        """Read the gateway's view every loop. Count the upstream errors it saw. Take a
+        state someone else tightened (``bulkhead kill``, the gateway's own halts). After
+        ``bulkhead resume``, start the rules afresh from this equity. A gateway laxer than
+        the guard without anyone resuming (a request lost on the way) is asked again."""
         if self.sink is None:
             return
         try:
-            held, by = self.sink.current()
-        except Exception:
+            reading = self.sink.current()
+        except Exception:  # unreachable: keep the local view (fail closed)
             return
-        s = self.state
-        if held == s.state or held == UNKNOWN:
+        s, before = self.state, self.state.state
+        self._count_upstream_errors(reading)
+        held, by = reading.state, reading.by
+        if s.state != before or held in (s.state, UNKNOWN) or held not in _ORDER:
             return
-        if held == ACTIVE and by != "guard":
+        if held == ACTIVE and by not in ("", "guard"):  # the operator resumed
             s.peak = equity if math.isfinite(equity) else s.peak
             s.day_start_equity = s.week_start_equity = s.peak
             s.drawdown_tripped = False
             s.exchange_errors.clear()
             s.strategy_errors.clear()
+            s.state, s.reason = ACTIVE, f"resumed by {by}"
             self.emit("guard_resumed", {"by": by, "equity": equity})
-        s.state = held
-        s.reason = f"set by {by}" if by else s.reason
+        elif _ORDER.index(held) > _ORDER.index(s.state):  # tightened by someone else
+            s.state, s.reason = held, f"set by {by or 'the gateway'}"
+        elif s.state == HALTED:  # our halt never arrived: again, the guard never lifts it
+            self._send(HALTED, s.reason)
+        else:  # our REDUCING never arrived, or we lifted it: the rules decide again below
+            s.state = held
+
+    def _count_upstream_errors(self, reading: SinkReading) -> None:
+        s = self.state
+        fresh = [(ms, code) for ms, code in reading.errors if ms > s.errors_seen_ms]
+        for ms, code in fresh:
+            s.errors_seen_ms = max(s.errors_seen_ms, ms)
+            self.record_error("exchange", code, at=ms / 1000)
+        if reading.exchange_status in ("close", "cancelonly") and s.state != HALTED:
+            self.exchange_closed(reading.exchange_status)
 
     # -- entry rules --------------------------------------------------------------------
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 import redis
 
+from bulkhead.guard.engine import SinkReading
 from bulkhead.kucoin.signing import signed_headers
 from bulkhead.memory.keys import BotKeys
 
@@ -21,6 +22,8 @@ GUARD_STATE_PATH = "/bulkhead/v1/guard/state"
 #: a guard request must not hold up Freqtrade's loop for long
 SINK_TIMEOUT_S = 3.0
 MAX_MEMORY_BYTES = 64 * 1024
+#: the most upstream errors taken from one reading (the gateway keeps 200 per bot)
+MAX_ERRORS_READ = 200
 
 
 class RedisGuardMemory:
@@ -114,17 +117,42 @@ class GatewayStateSink:
         data = self._call("POST", {"state": state, "reason": reason})
         return str(data.get("state", "")), str(data.get("by", ""))
 
-    def current(self) -> tuple[str, str]:
+    def current(self) -> SinkReading:
         data = self._call("GET", None)
-        return str(data.get("state", "")), str(data.get("by", ""))
+        errors = data.get("errors")
+        seen: list[tuple[int, str]] = []
+        for item in errors if isinstance(errors, list) else []:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], int):
+                seen.append((item[0], str(item[1])[:20]))
+        return SinkReading(
+            str(data.get("state", "")),
+            str(data.get("by", "")),
+            tuple(seen[-MAX_ERRORS_READ:]),
+            str(data.get("exchange_status", ""))[:20],
+        )
 
 
-def sink_from_config(config: dict[str, Any]) -> GatewayStateSink | None:
+#: where Freqtrade's process holds the exchange credential (Freqtrade removes it from the
+#: config before it loads the strategy): for a bot behind the gateway, its gateway credential
+CREDENTIAL_ENV = (
+    "FREQTRADE__EXCHANGE__KEY",
+    "FREQTRADE__EXCHANGE__SECRET",
+    "FREQTRADE__EXCHANGE__PASSWORD",
+)
+
+
+def sink_from_config(
+    config: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> GatewayStateSink | None:
     """The sink for a Freqtrade config pointed at the gateway (``bulkhead.gateway_url``, set
-    by ``fleet.gateway_access.point_at_gateway``); None when it is not (a backtest)."""
+    by ``fleet.gateway_access.point_at_gateway``); None when it is not (a backtest). The
+    credential comes from the config's exchange section, else from ``environ``."""
     url = (config.get("bulkhead") or {}).get("gateway_url")
     exchange = config.get("exchange") or {}
-    key, secret, passphrase = (exchange.get(k) for k in ("key", "secret", "password"))
+    given = [exchange.get(k) for k in ("key", "secret", "password")]
+    if not all(given) and environ is not None:
+        given = [environ.get(name) for name in CREDENTIAL_ENV]
+    key, secret, passphrase = given
     if not url or not key or not secret or not passphrase:
         return None
     return GatewayStateSink(str(url), str(key), str(secret), str(passphrase))

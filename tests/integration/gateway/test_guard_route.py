@@ -75,7 +75,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 def test_the_guard_reduces_its_bot_and_lifts_only_what_it_set(rig: Rig) -> None:
     sink = rig.sink()
 
-    assert sink.current() == ("ACTIVE", "")
+    assert (sink.current().state, sink.current().by) == ("ACTIVE", "")
     assert sink.request("REDUCING", "DRAWDOWN_LIMIT peak=104.20 equity=88.10") == (
         "REDUCING",
         "guard",
@@ -122,3 +122,29 @@ def test_redis_down_answers_an_error_not_a_state(rig: Rig) -> None:
 
     with pytest.raises(RuntimeError, match="trading state unavailable"):
         rig.sink().request("REDUCING", "DRAWDOWN_LIMIT")
+
+
+def test_the_guard_reads_the_upstream_errors_its_bot_met(rig: Rig) -> None:
+    """The upstream here answers nothing: a balance read through the gateway is lost, and
+    the guard's next reading lists it (what its critical-error rule counts)."""
+    import time
+
+    import httpx
+
+    from bulkhead.kucoin.signing import signed_headers
+
+    c = rig.credential
+    target = b"/api/v1/accounts"
+    headers = signed_headers(
+        c.api_key, c.secret, c.passphrase, "GET", target, b"", time.time_ns() // 1_000_000
+    )
+    answer = httpx.get(
+        rig.url + target.decode(), headers={k.decode(): v.decode() for k, v in headers}
+    )
+    assert answer.status_code >= 500
+
+    reading = rig.sink().current()
+
+    assert reading.state == "ACTIVE"
+    assert [code for _, code in reading.errors] == ["lost"]
+    assert reading.exchange_status == ""  # no status reader in this rig

@@ -256,3 +256,69 @@ def test_guard_shows_the_refusal_with_its_numbers(desk: Desk) -> None:
     assert "headroom 100" in shown.stdout, shown.stdout
     assert "BUDGET_EXCEEDED cap=100" in shown.stdout, shown.stdout
     assert "realized 0.00000000" in shown.stdout, shown.stdout  # plain numbers, never 0E-8
+
+
+def test_a_guard_drawdown_stops_buys_at_the_gateway_is_shown_and_resume_restarts(
+    desk: Desk,
+) -> None:
+    """The bot's risk guard (as the strategy layer builds it: state sent to the gateway
+    with the bot's gateway credential, memory in the bot's Redis keys) trips on a drawdown:
+    the gateway refuses buys whatever the strategy does, sells still pass, `guard` shows the
+    rule with its numbers; `resume` lifts it and the guard starts afresh from there."""
+    from datetime import UTC, datetime, timedelta
+
+    from bulkhead.cli.gateway import gateway_connection
+    from bulkhead.guard.engine import Guard
+    from bulkhead.guard.wiring import RedisGuardMemory, sink_from_config
+    from bulkhead.memory.store import MemoryStore
+
+    fleet = load_fleet(desk.spec)
+    connection = gateway_connection(desk.spec, fleet)
+    assert connection is not None
+    client = connection.client(socket_timeout=5)
+    root = Workspace.for_spec(desk.spec).gateway.root
+    credential = load_credential(credential_path(root, BOT), BOT)
+    config = {
+        "bulkhead": {"gateway_url": desk.url},
+        "exchange": {
+            "key": credential.api_key,
+            "secret": credential.secret,
+            "password": credential.passphrase,
+        },
+    }
+    store = MemoryStore(client, BOT)
+
+    def build() -> Guard:
+        return Guard(
+            fleet.bots[0].risk.guard,
+            100.0,
+            timedelta(minutes=5),
+            memory=RedisGuardMemory(client, BOT),
+            emit=store.record_event,
+            sink=sink_from_config(config),
+        )
+
+    now = datetime.now(UTC)
+    guard = build()
+    guard.on_loop(now, 104.2)
+    assert guard.on_loop(now, 88.1) == "REDUCING"
+
+    exchange = desk.exchange()
+    with pytest.raises(ccxt.InsufficientFunds, match="REDUCING"):
+        _resting_buy(exchange)
+    shown = desk.cli("guard", BOT)
+    assert shown.returncode == 0, shown.stderr
+    assert "REDUCING (DRAWDOWN_LIMIT peak=104.20 equity=88.10 limit=0.15" in shown.stdout
+    assert "drawdown     deny DRAWDOWN_LIMIT" in shown.stdout, shown.stdout
+    assert "guard_decision DRAWDOWN_LIMIT" in shown.stdout, shown.stdout
+
+    again = build()  # the bot restarted: the peak and the trip are remembered
+    assert again.state.peak == pytest.approx(104.2)
+    assert again.on_loop(now, 90.0) == "REDUCING"
+
+    assert desk.cli("resume", BOT).returncode == 0
+    assert again.on_loop(now, 90.0) == "ACTIVE"
+    assert again.state.peak == pytest.approx(90.0)
+    order = _resting_buy(exchange)
+    exchange.cancel_order(order["id"], "XRP/USDT")
+    client.close()

@@ -4,13 +4,14 @@ tests/integration/gateway/test_guard_route.py; here the sink records what it is 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bulkhead.config.models import GuardRules
-from bulkhead.guard.engine import ACTIVE, HALTED, REDUCING, Guard, InProcessMemory
+from bulkhead.guard.engine import ACTIVE, HALTED, REDUCING, Guard, InProcessMemory, SinkReading
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
@@ -22,9 +23,14 @@ class Sink:
     def __init__(self) -> None:
         self.state, self.by = ACTIVE, ""
         self.asked: list[str] = []
+        self.errors: list[tuple[int, str]] = []
+        self.status = "open"
+        self.lose_requests = False
 
     def request(self, state: str, reason: str) -> tuple[str, str]:
         self.asked.append(state)
+        if self.lose_requests:
+            raise ConnectionError("the answer was lost")
         order = [ACTIVE, REDUCING, HALTED]
         tighter = order.index(state) > order.index(self.state)
         own_lift = state == ACTIVE and self.state == REDUCING and self.by == "guard"
@@ -32,8 +38,8 @@ class Sink:
             self.state, self.by = state, "guard"
         return self.state, self.by
 
-    def current(self) -> tuple[str, str]:
-        return self.state, self.by
+    def current(self) -> SinkReading:
+        return SinkReading(self.state, self.by, tuple(self.errors), self.status)
 
 
 class Events:
@@ -244,7 +250,7 @@ def test_a_sink_that_fails_leaves_the_state_enforced_locally():
         def request(self, state: str, reason: str) -> tuple[str, str]:
             raise ConnectionError("gateway down")
 
-        def current(self) -> tuple[str, str]:
+        def current(self) -> SinkReading:
             raise ConnectionError("gateway down")
 
     g, events = guard(sink=Down(), max_drawdown=0.10, daily_loss=1.0, weekly_loss=1.0)
@@ -252,3 +258,52 @@ def test_a_sink_that_fails_leaves_the_state_enforced_locally():
 
     assert g.on_loop(NOW, 80.0) == REDUCING
     assert [n for n, _ in events.seen if n == "guard_state_unsent"] == ["guard_state_unsent"]
+
+
+def test_errors_the_gateway_saw_upstream_halt_the_bot_and_are_counted_once():
+    sink = Sink()
+    g, events = guard(sink=sink, max_errors=3)
+    now_ms = int(time.time() * 1000)
+    sink.errors = [(now_ms - 3_000 + i, "500") for i in range(3)]
+    g.on_loop(NOW, 100.0)
+    g.on_loop(NOW, 100.0)  # the same three again: not counted twice
+
+    assert g.state.state == ACTIVE
+    sink.errors.append((now_ms, "411100"))
+    g.on_loop(NOW, 100.0)
+
+    assert g.state.state == HALTED
+    assert sink.state == HALTED
+    assert events.reasons("guard_alert")[0].startswith("EXCHANGE_ERRORS errors=4.00 limit=3.00")
+
+
+def test_an_exchange_in_cancel_only_halts_the_bot():
+    sink = Sink()
+    g, events = guard(sink=sink)
+    sink.status = "cancelonly"
+
+    assert g.on_loop(NOW, 100.0) == HALTED
+    assert events.reasons("guard_alert") == ["EXCHANGE_CLOSED status=cancelonly"]
+
+
+def test_a_kill_by_the_operator_is_taken_and_the_guard_never_lifts_it():
+    sink = Sink()
+    g, _ = guard(sink=sink)
+    g.on_loop(NOW, 100.0)
+    sink.state, sink.by = HALTED, "operator"
+
+    assert g.on_loop(NOW, 100.0) == HALTED
+    assert g.on_loop(NOW, 101.0) == HALTED
+    assert sink.asked == []
+
+
+def test_a_reducing_whose_request_was_lost_is_asked_again():
+    sink = Sink()
+    g, _ = guard(sink=sink, max_drawdown=0.10, daily_loss=1.0, weekly_loss=1.0)
+    g.on_loop(NOW, 100.0)
+    sink.lose_requests = True
+    assert g.on_loop(NOW, 85.0) == REDUCING  # enforced locally meanwhile
+    sink.lose_requests = False
+
+    assert g.on_loop(NOW, 85.0) == REDUCING
+    assert sink.state == REDUCING
