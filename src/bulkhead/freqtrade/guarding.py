@@ -104,16 +104,25 @@ def open_stake(pair: str) -> float:
     )
 
 
-def candles(dp: Any, pair: str, timeframe: str) -> tuple[list[datetime], list[float], list[float]]:
-    """A pair's analyzed candles: open times, volumes, closes (empty when none yet)."""
+#: the candles whose open times the market-data rule looks at (gaps among the recent ones)
+RECENT_CANDLES = 11
+
+
+def candles(
+    dp: Any, pair: str, timeframe: str, closes_needed: int
+) -> tuple[list[datetime], list[float], Any]:
+    """What the entry rules read of a pair's analyzed candles: the last open times, the
+    last volume, and the last ``closes_needed`` closes (a numpy array); empty when none.
+    Only these are converted: the whole frame would cost milliseconds per entry."""
     if dp is None:
         return [], [], []
     frame, _ = dp.get_analyzed_dataframe(pair, timeframe)
     if frame is None or frame.empty:
         return [], [], []
-    tail = frame.iloc[-2000:]
-    times = [ts.to_pydatetime() for ts in tail["date"]]
-    return times, tail["volume"].astype(float).tolist(), tail["close"].astype(float).tolist()
+    times = [ts.to_pydatetime() for ts in frame["date"].iloc[-RECENT_CANDLES:]]
+    volumes = [float(frame["volume"].iloc[-1])]
+    closes = frame["close"].to_numpy(dtype=float)[-closes_needed:]
+    return times, volumes, closes
 
 
 def last_close(dp: Any, timeframe: str) -> Callable[[str], float | None]:

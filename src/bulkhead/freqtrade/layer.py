@@ -204,7 +204,7 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         guard = self._bulkhead_guard
         if allowed and guard is not None:
             times, volumes, closes = guarding.candles(
-                getattr(self, "dp", None), pair, self.timeframe
+                getattr(self, "dp", None), pair, self.timeframe, guard.closes_needed
             )
             verdict = guard.check_entry(pair, current_time, times, volumes, closes)
             regime = verdict.regime.value

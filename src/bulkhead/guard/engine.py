@@ -39,6 +39,8 @@ ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 _ORDER = (ACTIVE, REDUCING, HALTED)
 #: how far back exchange and strategy errors are counted
 ERROR_WINDOW = timedelta(minutes=10)
+#: how often the rules' readings are written when nothing else changed
+READINGS_EVERY_S = 5.0
 #: the state a sink reports when it could not be asked
 UNKNOWN = "UNKNOWN"
 
@@ -150,6 +152,8 @@ class Guard:
         self.sink = sink
         self.wall_clock = wall_clock
         self.memory_down_since: float | None = None
+        self._saved: dict[str, Any] | None = None
+        self._saved_at = float("-inf")
         self.state = self._load()
         #: the last reading of every rule, for ``bulkhead guard``
         self.readings: dict[str, Verdict] = {}
@@ -166,11 +170,19 @@ class Guard:
         return GuardState.from_dict(data)
 
     def _save(self) -> None:
+        """Write what the guard must not forget when it changed; the readings alone (what
+        ``bulkhead guard`` shows) at most every ``READINGS_EVERY_S``. A loop whose equity
+        made no new peak then costs no Redis write."""
+        essential = asdict(self.state)
+        now = self.wall_clock()
+        if essential == self._saved and now - self._saved_at < READINGS_EVERY_S:
+            return
         try:
-            self.memory.save(asdict(self.state) | {"readings": self._shown_readings()})
+            self.memory.save(essential | {"readings": self._shown_readings()})
         except Exception as error:
             self._memory_failed(error)
             return
+        self._saved, self._saved_at = essential, now
         self.memory_down_since = None
 
     def _memory_failed(self, error: Exception) -> None:
@@ -441,6 +453,11 @@ class Guard:
                 },
             )
         return sizing.stake
+
+    @property
+    def closes_needed(self) -> int:
+        """How many of a pair's last closes the volatility rule reads."""
+        return self.rules.volatility.history + self.rules.volatility.window + 1
 
     def regime_of(self, pair: str) -> str:
         reading = self.regimes.get(pair)
