@@ -247,6 +247,13 @@ def test_bulkhead_backtest_reports_the_bots_strategy_on_the_recording(
             pytest.approx(full * scale, rel=1e-3),
         ), trade
     assert any(t["stake_amount"] == pytest.approx(full, rel=1e-3) for t in trades)
+    # The summary says how often each of the guard's rules fired on this history.
+    guard_lines = [line for line in out.splitlines() if line.startswith("  risk guard  ")]
+    assert len(guard_lines) == 1, out[-2000:]
+    assert "entries allowed" in guard_lines[0]
+    if any(t["stake_amount"] != pytest.approx(full, rel=1e-3) for t in trades):
+        assert "stakes cut" in guard_lines[0], guard_lines[0]
+        assert "VOLATILITY_HIGH" in guard_lines[0], guard_lines[0]
     # The protections acted (the cooldown after each exit at least).
     assert _run(backtested.result)["locks"], "no protection ever locked trading"
 

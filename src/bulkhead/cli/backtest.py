@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -79,6 +80,31 @@ def _candles(bot: Bot, datadir: Path, source: Path) -> None:
             f"no {bot.timeframe} candles for {', '.join(missing)} (recordings in {source}: "
             f"{known}); add --download to fetch them with freqtrade download-data"
         )
+
+
+#: how each kind of guard decision is named in the summary
+GUARD_KINDS = {
+    "state": "state changes",
+    "deny": "entries denied",
+    "scale": "stakes cut",
+    "alert": "alerts",
+    "recovered": "recoveries",
+}
+
+
+def guard_line(bot: Bot, tally: Counter[tuple[str, str]]) -> str:
+    """How often each of the risk guard's rules fired in the backtest, on one line."""
+    if not bot.risk.guard.enabled:
+        return "  risk guard  off (risk.guard.enabled: false)"
+    allowed = sum(n for (decision, _), n in tally.items() if decision == "allow")
+    parts = []
+    for kind, label in GUARD_KINDS.items():
+        codes = Counter({code: n for (decision, code), n in tally.items() if decision == kind})
+        if codes:
+            detail = ", ".join(f"{code or '?'} {n}" for code, n in codes.most_common())
+            parts.append(f"{sum(codes.values())} {label} ({detail})")
+    fired = "; ".join(parts) if parts else "no rule fired"
+    return f"  risk guard  {allowed} entries allowed; {fired}"
 
 
 def summary_lines(bot: Bot, summary: Summary, config: Path) -> list[str]:
@@ -166,6 +192,7 @@ def backtest(
     typer.echo("")
     for line in summary_lines(chosen, summarize(latest_result(results_dir(paths))), paths.config):
         typer.echo(line)
+    typer.echo(guard_line(chosen, outcome.guard))
 
 
 def register(app: typer.Typer) -> None:

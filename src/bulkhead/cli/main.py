@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import backtest, bots, demo, deploy, gateway, memory, runtime, sim
+from bulkhead.cli import backtest, bots, demo, deploy, gateway, memory, report, runtime, sim
 from bulkhead.cli.common import BulkheadGroup
 
 
@@ -35,6 +35,7 @@ def build_app() -> typer.Typer:
     deploy.register(app)
     backtest.register(app)
     gateway.register(app)
+    report.register(app)
     app.command()(version)
     return app
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,8 @@ class Outcome:
     #: one line saying why it failed (None when it did not)
     problem: str | None = None
     errors: list[str] = field(default_factory=list)
+    #: the risk guard's decisions in the run: (decision, reason code) -> count
+    guard: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +137,7 @@ def run_freqtrade(
     ``TICK_S``); its stdout is kept in ``report``."""
     started = time.monotonic()
     phase, trades, errors = "starting Freqtrade", 0, []
+    guard: Counter[tuple[str, str]] = Counter()
     report.parent.mkdir(parents=True, exist_ok=True)
     env = child_environment() | {"COLUMNS": str(columns)}
     with report.open("wb") as stdout:
@@ -149,15 +153,26 @@ def run_freqtrade(
                 phase = next((p for k, p in PHASES.items() if message.startswith(k)), phase)
                 if message == "order_filled" and entry.get("side") == "buy":
                     trades += 1
+                if message in ("guard_decision", "guard_alert"):
+                    guard[_guard_key(message, entry)] += 1
                 if entry.get("level") in ("error", "critical") or " - ERROR - " in line:
                     errors.append(message)
             on_progress(Progress(phase, time.monotonic() - started, trades))
         code = child.wait()
     text = report.read_text(errors="replace")
-    outcome = Outcome(code, text, errors=errors)
+    outcome = Outcome(code, text, errors=errors, guard=guard)
     if code != 0:
         outcome.problem = _problem(errors, code)
     return outcome
+
+
+def _guard_key(message: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """How a guard decision is tallied: what it did, and its first reason code."""
+    decision = "alert" if message == "guard_alert" else str(entry.get("decision", ""))
+    if decision == "allow" and entry.get("rule") != "entry":
+        decision = "recovered"  # a rule's own all-clear, such as DRAWDOWN_RECOVERED
+    reason = str(entry.get("reason", ""))
+    return decision, (reason.split()[0] if reason and decision != "allow" else "")
 
 
 def _drain(lines: queue.Queue[str | None]) -> Iterator[str | None]:

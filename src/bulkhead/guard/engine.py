@@ -154,6 +154,8 @@ class Guard:
         self.memory_down_since: float | None = None
         self._saved: dict[str, Any] | None = None
         self._saved_at = float("-inf")
+        #: an entry was denied since the last save: its reading is written with the next loop
+        self._denials_unsaved = False
         self.state = self._load()
         #: the last reading of every rule, for ``bulkhead guard``
         self.readings: dict[str, Verdict] = {}
@@ -171,11 +173,12 @@ class Guard:
 
     def _save(self) -> None:
         """Write what the guard must not forget when it changed; the readings alone (what
-        ``bulkhead guard`` shows) at most every ``READINGS_EVERY_S``. A loop whose equity
-        made no new peak then costs no Redis write."""
+        ``bulkhead guard`` shows) after an entry denial, else at most every
+        ``READINGS_EVERY_S``. A quiet loop whose equity made no new peak costs no write."""
         essential = asdict(self.state)
         now = self.wall_clock()
-        if essential == self._saved and now - self._saved_at < READINGS_EVERY_S:
+        fresh = not self._denials_unsaved and now - self._saved_at < READINGS_EVERY_S
+        if essential == self._saved and fresh:
             return
         try:
             self.memory.save(essential | {"readings": self._shown_readings()})
@@ -183,6 +186,7 @@ class Guard:
             self._memory_failed(error)
             return
         self._saved, self._saved_at = essential, now
+        self._denials_unsaved = False
         self.memory_down_since = None
 
     def _memory_failed(self, error: Exception) -> None:
@@ -420,6 +424,7 @@ class Guard:
         for verdict in verdicts:
             if verdict.denies:
                 self.readings[verdict.rule] = verdict
+                self._denials_unsaved = True
         return result
 
     def size(self, pair: str, proposed: float, pair_open_stake: float) -> float:

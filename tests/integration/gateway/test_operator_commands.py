@@ -322,3 +322,53 @@ def test_a_guard_drawdown_stops_buys_at_the_gateway_is_shown_and_resume_restarts
     order = _resting_buy(exchange)
     exchange.cancel_order(order["id"], "XRP/USDT")
     client.close()
+
+
+def test_entry_denials_of_each_kind_are_shown_by_guard_with_their_numbers(desk: Desk) -> None:
+    """Stale data, a gap, and an extreme market each deny an entry; `guard` shows every
+    rule's last reading against its limit, and the denials among its last decisions."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from bulkhead.cli.gateway import gateway_connection
+    from bulkhead.guard.engine import Guard
+    from bulkhead.guard.wiring import RedisGuardMemory
+    from bulkhead.memory.store import MemoryStore
+
+    fleet = load_fleet(desk.spec)
+    connection = gateway_connection(desk.spec, fleet)
+    assert connection is not None
+    client = connection.client(socket_timeout=5)
+    store = MemoryStore(client, BOT)
+    guard = Guard(
+        fleet.bots[0].risk.guard,
+        100.0,
+        timedelta(minutes=5),
+        memory=RedisGuardMemory(client, BOT),
+        emit=store.record_event,
+    )
+    now = datetime.now(UTC)
+    five = timedelta(minutes=5)
+    times = [now - five * (400 - i) for i in range(400)]
+    calm = list(np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.002, 400))))
+    wild = calm[:-24] + list(
+        calm[-25] * np.exp(np.cumsum(np.full(24, -0.05) * np.tile([1, -1], 12)))
+    )
+    guard.on_loop(now, 100.0)
+
+    stale = guard.check_entry("XRP/USDT", now, [t - 10 * five for t in times], [1.0] * 400, calm)
+    gappy = guard.check_entry("XRP/USDT", now, times[:-3] + times[-2:], [1.0] * 399, calm)
+    extreme = guard.check_entry("XRP/USDT", now, times, [1.0] * 400, wild)
+    guard.on_loop(now, 100.0)  # readings saved with the loop
+
+    assert [v.allowed for v in (stale, gappy, extreme)] == [False, False, False]
+    view = desk.guard()["guard"]
+    shown = desk.cli("guard", BOT).stdout
+    decisions = json.dumps(view["decisions"])
+    for code in ("STALE_DATA", "DATA_GAP", "VOLATILITY_EXTREME"):
+        assert code in decisions, decisions
+    assert view["rules"]["volatility"]["last"]["code"] == "VOLATILITY_EXTREME"
+    assert "volatility   deny VOLATILITY_EXTREME regime=extreme" in shown, shown
+    assert "STALE_DATA age_timeframes=10.00 limit=2.00" in shown, shown
+    client.close()

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkhead.config.models import GuardRules
 from bulkhead.guard.engine import ACTIVE, HALTED, REDUCING, Guard, InProcessMemory, SinkReading
@@ -307,3 +309,25 @@ def test_a_reducing_whose_request_was_lost_is_asked_again():
 
     assert g.on_loop(NOW, 85.0) == REDUCING
     assert sink.state == REDUCING
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-0.2, max_value=0.2, allow_nan=False), min_size=1, max_size=150),
+    st.floats(min_value=0.01, max_value=0.9),
+)
+def test_the_guard_reduces_at_the_first_candle_past_the_drawdown_limit_and_never_before(
+    returns: list[float], limit: float
+):
+    """Over a random equity path fed candle by candle to the guard itself, the bot is
+    ACTIVE until the first candle whose equity is more than ``limit`` below the running
+    peak, and REDUCING from that candle on (no recovery configured)."""
+    g, _ = guard(max_drawdown=limit, daily_loss=1.0, weekly_loss=1.0)
+    equity, peak, tripped = 100.0, 100.0, False
+    assert g.on_loop(NOW, equity) == ACTIVE
+    for step, change in enumerate(returns, start=1):
+        equity *= 1 + change
+        peak = max(peak, equity)
+        tripped = tripped or (peak - equity) / peak > limit
+        state = g.on_loop(NOW + step * timedelta(minutes=1), equity)
+        assert state == (REDUCING if tripped else ACTIVE), (step, equity, peak)

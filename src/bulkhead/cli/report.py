@@ -1,0 +1,177 @@
+"""``bulkhead report BOT... [--since ...] [--format table|json]``: how each bot is doing,
+from its memory: the textbook metrics of ``analytics.metrics`` and the breakdowns.
+
+Reads through the read-only operator user (``prepare_memory``), as ``memory show`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from bulkhead.cli.common import DEFAULT_SPEC, SpecOption, environ, fail, load, select, workspace
+
+#: how many groups of each breakdown the table shows (JSON has them all)
+TABLE_GROUPS = 5
+SINCE_HELP = (
+    "Only trades closed since: a date (2026-01-31, UTC) or an age (7d, 12h, 30m). "
+    "Default: the whole history."
+)
+AGE = re.compile(r"^(\d{1,6})([dhm])$")
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> int | None:
+    """``--since`` as epoch ms; ``None`` for no limit. A clear error for anything else."""
+    if text is None:
+        return None
+    now = now or datetime.now(UTC)
+    age = AGE.match(text.strip())
+    if age:
+        amount, unit = int(age.group(1)), age.group(2)
+        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(minutes=amount)
+        )
+        return int((now - delta).timestamp() * 1000)
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise fail(
+            f"--since {text[:40]!r}: give a date (2026-01-31) or an age (7d, 12h, 30m)"
+        ) from None
+    return int(day.timestamp() * 1000)
+
+
+def _shown(value: object, kind: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    if kind == "%" and isinstance(value, float):
+        return f"{value:.2%}"
+    if isinstance(value, float):
+        return f"{value:.2f}" if kind != "4" else f"{value:.4f}"
+    return str(value)
+
+
+def report_data(
+    bot_name: str, budget: float, records: list[Any], since_ms: int | None
+) -> dict[str, Any]:
+    from bulkhead.analytics.metrics import breakdowns, compute
+    from bulkhead.analytics.trades import Trades
+
+    trades = Trades.from_records(records)
+    if since_ms is not None:
+        trades = trades.since(since_ms)
+    metrics = compute(trades, budget)
+    groups = breakdowns(trades)
+    return {
+        "bot": bot_name,
+        "since_ms": since_ms,
+        "definitions": "textbook (quantstats/empyrical, 365-day year); see README: Reports",
+        "metrics": metrics.as_dict(),
+        "breakdowns": {
+            name: [
+                {
+                    "key": g.key,
+                    "trades": g.trades,
+                    "wins": g.wins,
+                    "win_rate": g.win_rate,
+                    "net_pnl": g.net_pnl,
+                    "mean_ratio": g.mean_ratio,
+                }
+                for g in found
+            ]
+            for name, found in groups.items()
+        },
+    }
+
+
+def table_lines(data: dict[str, Any], currency: str) -> list[str]:
+    m = data["metrics"]
+    lines = [
+        f"{data['bot']}: {m['trades']} closed trades over {m['days']:.1f} days"
+        + (
+            f" (since {datetime.fromtimestamp(data['since_ms'] / 1000, UTC):%Y-%m-%d %H:%M} UTC)"
+            if data["since_ms"]
+            else ""
+        ),
+        f"  result      {_shown(m['net_pnl'])} {currency} net of {_shown(m['fees'])} fees "
+        f"({_shown(m['fee_share_of_gross'], '%')} of gross): "
+        f"{_shown(m['start_balance'])} -> {_shown(m['final_balance'])}",
+        f"  trades      {m['wins']} won, {m['draws']} even, {m['losses']} lost; win rate "
+        f"{_shown(m['win_rate'], '%')}; avg win {_shown(m['avg_win'])}, avg loss "
+        f"{_shown(m['avg_loss'])}; best {_shown(m['best_ratio'], '%')}, worst "
+        f"{_shown(m['worst_ratio'], '%')}",
+        f"  edge        profit factor {_shown(m['profit_factor'])}, expectancy "
+        f"{_shown(m['expectancy'], '4')} {currency}/trade, expectancy ratio "
+        f"{_shown(m['expectancy_ratio'])}",
+        f"  drawdown    max {_shown(m['max_drawdown'], '%')} ({_shown(m['max_drawdown_abs'])} "
+        f"{currency}, longest {m['max_drawdown_duration_s'] / 3600:.1f} h), now "
+        f"{_shown(m['current_drawdown'], '%')}",
+        f"  ratios      CAGR {_shown(m['cagr'], '%')}, Sharpe {_shown(m['sharpe'])}, Sortino "
+        f"{_shown(m['sortino'])}, Calmar {_shown(m['calmar'])} (daily, 365-day year)",
+        f"  time        exposure {_shown(m['exposure'], '%')}, average trade "
+        + (f"{m['avg_duration_s'] / 60:.1f} min" if m["avg_duration_s"] is not None else "-"),
+    ]
+    for name, groups in data["breakdowns"].items():
+        if not groups or (len(groups) == 1 and groups[0]["key"] == ""):
+            continue
+        shown = ", ".join(_group(g) for g in groups[:TABLE_GROUPS])
+        more = f" (+{len(groups) - TABLE_GROUPS} more)" if len(groups) > TABLE_GROUPS else ""
+        lines.append(f"  by {name:<11} {shown}{more}")
+    return lines
+
+
+def _group(g: dict[str, Any]) -> str:
+    key = g["key"] or "(none)"
+    return f"{key} {g['trades']} trades {g['net_pnl']:+.2f} ({g['win_rate']:.0%} won)"
+
+
+def report(
+    bots: Annotated[list[str], typer.Argument(help="Bot names from the spec.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table (for people) or json (for machines).")
+    ] = "table",
+) -> None:
+    """How each BOT is doing, from its memory: PnL net of fees, win rate, profit factor,
+    expectancy, drawdown, CAGR, Sharpe, Sortino, Calmar, exposure, and breakdowns by pair,
+    entry tag, exit reason, hour and weekday."""
+    from bulkhead.memory.deployment import prepare_memory
+    from bulkhead.memory.store import MemoryStore
+
+    if output not in ("table", "json"):
+        raise fail(f"--format {output[:20]!r}: choose table or json")
+    since_ms = parse_since(since)
+    fleet = load(spec)
+    chosen = [select(fleet, name)[0] for name in bots]
+    for bot in chosen:
+        if not bot.memory.enabled:
+            raise fail(f"bot {bot.name!r} has memory switched off (memory.enabled: false)")
+    access = prepare_memory(fleet, workspace(spec), environ(spec))
+    client = access.reader.client(socket_timeout=30)
+    began = time.perf_counter()
+    reports = [
+        report_data(
+            bot.name, float(bot.budget.amount), MemoryStore(client, bot.name).trades(), since_ms
+        )
+        for bot in chosen
+    ]
+    if output == "json":
+        typer.echo(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        return
+    for bot, data in zip(chosen, reports, strict=True):
+        for line in table_lines(data, bot.budget.currency):
+            typer.echo(line)
+    typer.echo(f"({time.perf_counter() - began:.2f} s)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
