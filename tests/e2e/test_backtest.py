@@ -287,3 +287,37 @@ def test_freqtrade_by_hand_on_the_rendered_config_gives_the_same_trades(
     assert hand_trades == bulkhead_trades
     # The protections locked trading at the same times.
     assert _run(result)["locks"] == _run(backtested.result)["locks"]
+
+
+def test_freqtrade_compatible_metrics_match_freqtrades_own_report_on_the_same_trades(
+    backtested: Backtested,
+) -> None:
+    """The report's Freqtrade-compatible values, fed the backtest's own trades, equal the
+    numbers in Freqtrade's backtest statistics; the textbook values are computed beside."""
+    from datetime import UTC, datetime
+
+    from bulkhead.analytics.freqtrade_compat import freqtrade_numbers
+    from bulkhead.analytics.metrics import compute
+    from bulkhead.analytics.trades import Trades
+
+    run = _run(backtested.result)
+    _, trades = _trades(backtested.result)
+    columns = Trades.from_arrays(
+        pnl=[t["profit_abs"] for t in trades],
+        stake=[t["stake_amount"] for t in trades],
+        open_ms=[t["open_timestamp"] for t in trades],
+        close_ms=[t["close_timestamp"] for t in trades],
+    )
+    ours = freqtrade_numbers(
+        columns,
+        float(run["starting_balance"]),
+        datetime.fromtimestamp(run["backtest_start_ts"] / 1000, UTC),
+        datetime.fromtimestamp(run["backtest_end_ts"] / 1000, UTC),
+    )
+
+    for name in ("sharpe", "sortino", "calmar", "cagr", "expectancy", "expectancy_ratio",
+                 "profit_factor", "max_drawdown_account"):  # fmt: skip
+        assert getattr(ours, name) == pytest.approx(run[name], rel=1e-6, abs=1e-9), name
+    textbook = compute(columns, float(run["starting_balance"]))
+    assert textbook.net_pnl == pytest.approx(run["profit_total_abs"], rel=1e-9)
+    assert textbook.trades == run["total_trades"]

@@ -62,6 +62,7 @@ def _shown(value: object, kind: str = "") -> str:
 def report_data(
     bot_name: str, budget: float, records: list[Any], since_ms: int | None
 ) -> dict[str, Any]:
+    from bulkhead.analytics.freqtrade_compat import freqtrade_numbers
     from bulkhead.analytics.metrics import breakdowns, compute
     from bulkhead.analytics.trades import Trades
 
@@ -73,8 +74,10 @@ def report_data(
     return {
         "bot": bot_name,
         "since_ms": since_ms,
-        "definitions": "textbook (quantstats/empyrical, 365-day year); see README: Reports",
+        "definitions": "metrics: textbook (quantstats/empyrical, 365-day year); freqtrade: "
+        "Freqtrade's own functions, as its backtest report; see README: Reports",
         "metrics": metrics.as_dict(),
+        "freqtrade": freqtrade_numbers(trades, budget).as_dict(),
         "breakdowns": {
             name: [
                 {
@@ -119,6 +122,12 @@ def table_lines(data: dict[str, Any], currency: str) -> list[str]:
         f"  time        exposure {_shown(m['exposure'], '%')}, average trade "
         + (f"{m['avg_duration_s'] / 60:.1f} min" if m["avg_duration_s"] is not None else "-"),
     ]
+    ft = data["freqtrade"]
+    lines.append(
+        f"  freqtrade   Sharpe {ft['sharpe']:.2f}, Sortino {ft['sortino']:.2f}, Calmar "
+        f"{ft['calmar']:.2f}, CAGR {ft['cagr']:.2%}, profit factor {ft['profit_factor']:.2f} "
+        "(Freqtrade's definitions, as in its reports)"
+    )
     for name, groups in data["breakdowns"].items():
         if not groups or (len(groups) == 1 and groups[0]["key"] == ""):
             continue

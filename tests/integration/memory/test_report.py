@@ -50,6 +50,10 @@ def test_report_prints_the_metrics_and_breakdowns_of_each_bot(
     assert report["metrics"]["net_pnl"] == pytest.approx(1.5)
     assert report["metrics"]["profit_factor"] == pytest.approx(2.5)
     assert report["breakdowns"]["exit_reason"][0]["key"] == "roi"
+    # Freqtrade's own definitions beside the textbook ones, labelled
+    assert "(Freqtrade's definitions, as in its reports)" in table.output
+    assert report["freqtrade"]["profit_factor"] == pytest.approx(2.5)
+    assert report["freqtrade"]["sharpe"] != report["metrics"]["sharpe"]
 
 
 def test_report_since_keeps_the_later_trades_and_bad_input_is_refused(
