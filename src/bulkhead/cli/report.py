@@ -64,6 +64,7 @@ def report_data(
 ) -> dict[str, Any]:
     from bulkhead.analytics.freqtrade_compat import freqtrade_numbers
     from bulkhead.analytics.metrics import breakdowns, compute
+    from bulkhead.analytics.patterns import MIN_TRADES, patterns
     from bulkhead.analytics.trades import Trades
 
     trades = Trades.from_records(records)
@@ -78,6 +79,22 @@ def report_data(
         "Freqtrade's own functions, as its backtest report; see README: Reports",
         "metrics": metrics.as_dict(),
         "freqtrade": freqtrade_numbers(trades, budget).as_dict(),
+        "patterns": {
+            "min_trades": MIN_TRADES,
+            "found": [
+                {
+                    "feature": p.feature,
+                    "value": p.value,
+                    "trades": p.trades,
+                    "mean": p.mean,
+                    "others_mean": p.others_mean,
+                    "difference": p.difference,
+                    "ci95": [p.low, p.high],
+                    "text": p.text,
+                }
+                for p in patterns(trades)
+            ],
+        },
         "breakdowns": {
             name: [
                 {
@@ -134,6 +151,14 @@ def table_lines(data: dict[str, Any], currency: str) -> list[str]:
         shown = ", ".join(_group(g) for g in groups[:TABLE_GROUPS])
         more = f" (+{len(groups) - TABLE_GROUPS} more)" if len(groups) > TABLE_GROUPS else ""
         lines.append(f"  by {name:<11} {shown}{more}")
+    found = data["patterns"]["found"]
+    if not found:
+        minimum = data["patterns"]["min_trades"]
+        lines.append(
+            f"  patterns    none beyond chance (groups of at least {minimum} trades compared)"
+        )
+    for pattern in found[:TABLE_GROUPS]:
+        lines.append(f"  pattern     {pattern['text']}")
     return lines
 
 
