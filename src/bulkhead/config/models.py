@@ -316,6 +316,21 @@ class VolatilityRules(_Strict):
         return self
 
 
+class InsightRules(_Strict):
+    """Decisions the guard takes from the bot's own history (``analytics.insights``),
+    derived at start and every ``every_minutes``: a pair whose trades reliably lose (the
+    95 % interval of its mean return below 0, over ``min_trades`` or more) is paused for
+    ``pause_hours``; when the last ``recent_trades`` reliably lose, stakes are scaled by
+    ``losing_stake_scale`` until they no longer do."""
+
+    enabled: bool = True
+    every_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    min_trades: int = Field(default=20, ge=5, le=10_000)
+    pause_hours: float = Field(default=24, gt=0, le=24 * 30)
+    recent_trades: int = Field(default=20, ge=5, le=10_000)
+    losing_stake_scale: float = Field(default=0.5, gt=0, le=1)
+
+
 class GuardRules(_Strict):
     """The risk guard's rules, inside the bot's strategy stack (live and in backtests).
 
@@ -358,6 +373,7 @@ class GuardRules(_Strict):
         default=600, ge=10, le=86_400, description="memory unreachable this long -> HALTED"
     )
     volatility: VolatilityRules = VolatilityRules()
+    insights: InsightRules = InsightRules()
 
     @model_validator(mode="after")
     def _recovery_below_limit(self) -> GuardRules:

@@ -20,6 +20,7 @@ from freqtrade.persistence import Trade
 
 from bulkhead.config.models import GuardRules
 from bulkhead.guard.engine import Emit, Guard, GuardMemory, InProcessMemory
+from bulkhead.guard.insights import ClosedTrade
 from bulkhead.guard.wiring import RecorderGuardMemory, sink_from_config
 from bulkhead.logs import event
 from bulkhead.memory.recorder import Recorder
@@ -73,15 +74,21 @@ def build_guard(
     return guard
 
 
-def closed_results() -> tuple[list[float], datetime | None]:
-    """Closed trades' profits, oldest first, and when the last one closed."""
+def closed_results() -> tuple[list[float], datetime | None, list[ClosedTrade]]:
+    """Closed trades' profits, oldest close first, when the last one closed, and the
+    trades as the guard's insights read them."""
     closed = sorted(
         Trade.get_trades_proxy(is_open=False),
         key=lambda t: t.close_date_utc or datetime.min.replace(tzinfo=UTC),
     )
     profits = [float(t.close_profit_abs or 0.0) for t in closed]
     last = closed[-1].close_date_utc if closed else None
-    return profits, last
+    trades = [
+        ClosedTrade(str(t.pair), float(t.close_profit or 0.0), t.close_date_utc)
+        for t in closed
+        if t.close_date_utc is not None
+    ]
+    return profits, last, trades
 
 
 def equity(

@@ -92,12 +92,33 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         routine = name == "guard_decision" and fields.get("decision") == "allow"
         if self._bulkhead_recorder is not None and not routine:  # allows are in entry_signal
             self._bulkhead_recorder.on_event(name, fields)
+        if name == "guard_insight" and self._bulkhead_recorder is not None:
+            self._remember_insight(fields)
+
+    def _remember_insight(self, fields: dict[str, Any]) -> None:
+        """An insight, with its evidence, among the bot's insights in memory (it expires
+        with its pause, or after a day)."""
+        recorder = self._bulkhead_recorder
+        assert recorder is not None
+        try:
+            recorder.store().add_insight(
+                str(fields["text"]),
+                source="guard",
+                evidence={"id": fields["insight"], **fields.get("evidence", {})},
+                ttl_days=max(1.0, self._bulkhead_guard.rules.insights.pause_hours / 24)
+                if self._bulkhead_guard is not None
+                else 1.0,
+            )
+        except Exception as error:  # memory down: the decision stands, the record waits
+            event(logger, "insight_unrecorded", logging.WARNING, error=str(error)[:200])
 
     def _guard_loop(self, current_time: datetime) -> None:
         guard = self._bulkhead_guard
         if guard is None:
             return
-        profits, last = guarding.closed_results()
+        profits, last, closed = guarding.closed_results()
+        if guard.learning_due(current_time):
+            guard.learn(current_time, closed)
         value = guarding.equity(guard.budget, profits, guarding.last_close(self.dp, self.timeframe))
         guard.on_loop(current_time, value, profits, last)
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from bulkhead.config.models import GuardRules
 from bulkhead.guard import rules as r
+from bulkhead.guard.insights import ClosedTrade, Insight, derive
 from bulkhead.guard.rules import Decision, Regime, RegimeReading, Verdict
 
 logger = logging.getLogger("bulkhead.guard")
@@ -160,6 +161,10 @@ class Guard:
         #: the last reading of every rule, for ``bulkhead guard``
         self.readings: dict[str, Verdict] = {}
         self.regimes: dict[str, RegimeReading] = {}
+        #: decisions from the bot's own history (``insights``): paused pairs, stake scale
+        self.paused: dict[str, Insight] = {}
+        self.stake_insight: Insight | None = None
+        self._next_learning: datetime | None = None
 
     # -- memory -----------------------------------------------------------------------
 
@@ -271,7 +276,8 @@ class Guard:
                     ),
                 )
             wanted = REDUCING if causes else ACTIVE
-            self._move(wanted, causes[0].reason if causes else "rules within limits", causes)
+            reason = causes[0].reason if causes else f"{r.RULES_CLEAR} every rule within its limit"
+            self._move(wanted, reason, causes)
         return self._finish()
 
     def _finish(self) -> str:
@@ -383,6 +389,58 @@ class Guard:
         if reading.exchange_status in ("close", "cancelonly") and s.state != HALTED:
             self.exchange_closed(reading.exchange_status)
 
+    # -- insights: decisions from the bot's own history ------------------------------------
+
+    def learning_due(self, now: datetime) -> bool:
+        rules = self.rules.insights
+        return rules.enabled and (self._next_learning is None or now >= self._next_learning)
+
+    def learn(self, now: datetime, trades: Sequence[ClosedTrade]) -> list[Insight]:
+        """Turn the closed trades (oldest close first) into insights; the new ones are
+        announced (``guard_insight``) and taken into account from now on."""
+        rules = self.rules.insights
+        self._next_learning = now + timedelta(minutes=rules.every_minutes)
+        found = derive(trades, rules, now)
+        fresh = []
+        self.paused = {p: i for p, i in self.paused.items() if i.until is None or now < i.until}
+        scale = None
+        for insight in found:
+            if insight.kind == "pause_pair" and insight.pair not in self.paused:
+                self.paused[insight.pair] = insight
+                fresh.append(insight)
+            elif insight.kind == "scale_stakes":
+                scale = insight
+        known = self.stake_insight
+        if scale is not None and (known is None or scale.id != known.id):
+            fresh.append(scale)
+        elif scale is None and known is not None:
+            self.emit("guard_insight_ended", {"insight": known.id, "kind": known.kind})
+        self.stake_insight = scale
+        for insight in fresh:
+            self.emit(
+                "guard_insight",
+                {
+                    "insight": insight.id,
+                    "kind": insight.kind,
+                    "pair": insight.pair,
+                    "text": insight.text,
+                    "until": insight.until.isoformat() if insight.until else "",
+                    "evidence": insight.evidence,
+                },
+            )
+        return fresh
+
+    def _insight_verdict(self, pair: str, now: datetime) -> Verdict | None:
+        insight = self.paused.get(pair)
+        if insight is None:
+            return None
+        if insight.until is not None and now >= insight.until:
+            del self.paused[pair]
+            return None
+        until = insight.until.strftime("%Y-%m-%dT%H:%MZ") if insight.until else "-"
+        numbers: dict[str, float | str] = {"insight": insight.id, "until": until}
+        return Verdict("insight", Decision.DENY, r.INSIGHT_PAUSE, numbers)
+
     # -- entry rules --------------------------------------------------------------------
 
     def check_entry(
@@ -402,6 +460,9 @@ class Guard:
         streak = self.readings.get("loss_streak")
         if streak is not None and streak.denies:
             verdicts.append(streak)
+        paused = self._insight_verdict(pair, now)
+        if paused is not None:
+            verdicts.append(paused)
         data = r.market_data(
             candle_times, volumes, now, self.timeframe, self.rules.stale_after_timeframes
         )
@@ -434,6 +495,13 @@ class Guard:
         scale = 1.0
         if reading is not None and reading.regime is Regime.HIGH:
             scale = self.rules.volatility.high_stake_scale
+        cited = []
+        if scale < 1.0:
+            cited.append(f"{r.VOLATILITY_HIGH} scale={scale:g}")
+        if self.stake_insight is not None:
+            scale *= self.stake_insight.scale
+            insight = self.stake_insight
+            cited.append(f"{r.INSIGHT_SCALE} insight={insight.id} scale={insight.scale:g}")
         sizing = r.size_entry(
             proposed,
             self.budget,
@@ -443,9 +511,7 @@ class Guard:
             scale,
         )
         if sizing.stake != proposed:
-            reasons = (
-                "; ".join(v.reason for v in sizing.verdicts) or f"{r.VOLATILITY_HIGH} scale={scale}"
-            )
+            reasons = "; ".join(cited + [v.reason for v in sizing.verdicts])
             self.emit(
                 "guard_decision",
                 {
