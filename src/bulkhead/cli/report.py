@@ -11,6 +11,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -62,6 +63,13 @@ def _shown(value: object, kind: str = "") -> str:
 def report_data(
     bot_name: str, budget: float, records: list[Any], since_ms: int | None
 ) -> dict[str, Any]:
+    return report_and_trades(bot_name, budget, records, since_ms)[0]
+
+
+def report_and_trades(
+    bot_name: str, budget: float, records: list[Any], since_ms: int | None
+) -> tuple[dict[str, Any], Any]:
+    """What the report says of one bot, and its closed trades (for the plots)."""
     from bulkhead.analytics.freqtrade_compat import freqtrade_numbers
     from bulkhead.analytics.metrics import breakdowns, compute
     from bulkhead.analytics.patterns import MIN_TRADES, patterns
@@ -72,7 +80,7 @@ def report_data(
         trades = trades.since(since_ms)
     metrics = compute(trades, budget)
     groups = breakdowns(trades)
-    return {
+    data = {
         "bot": bot_name,
         "since_ms": since_ms,
         "definitions": "metrics: textbook (quantstats/empyrical, 365-day year); freqtrade: "
@@ -110,6 +118,7 @@ def report_data(
             for name, found in groups.items()
         },
     }
+    return data, trades
 
 
 def table_lines(data: dict[str, Any], currency: str) -> list[str]:
@@ -171,18 +180,34 @@ def report(
     bots: Annotated[list[str], typer.Argument(help="Bot names from the spec.")],
     spec: SpecOption = DEFAULT_SPEC,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
-    output: Annotated[
-        str, typer.Option("--format", help="table (for people) or json (for machines).")
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (for people), json (for machines) or html (a self-contained page "
+            "with interactive plots).",
+        ),
     ] = "table",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where the html report goes (default: .bulkhead/reports/ beside the spec).",
+        ),
+    ] = None,
 ) -> None:
     """How each BOT is doing, from its memory: PnL net of fees, win rate, profit factor,
-    expectancy, drawdown, CAGR, Sharpe, Sortino, Calmar, exposure, and breakdowns by pair,
-    entry tag, exit reason, hour and weekday."""
+    expectancy, drawdown, CAGR, Sharpe, Sortino, Calmar, exposure, Freqtrade's own
+    values, breakdowns by pair, entry tag, exit reason, hour and weekday, and the patterns
+    that separate winning from losing trades."""
     from bulkhead.memory.deployment import prepare_memory
     from bulkhead.memory.store import MemoryStore
 
-    if output not in ("table", "json"):
-        raise fail(f"--format {output[:20]!r}: choose table or json")
+    if output_format not in FORMATS:
+        raise fail(f"--format {output_format[:20]!r}: choose table, json or html")
+    if output is not None and output_format != "html":
+        raise fail("--output is for --format html (table and json go to the terminal)")
     since_ms = parse_since(since)
     fleet = load(spec)
     chosen = [select(fleet, name)[0] for name in bots]
@@ -192,19 +217,37 @@ def report(
     access = prepare_memory(fleet, workspace(spec), environ(spec))
     client = access.reader.client(socket_timeout=30)
     began = time.perf_counter()
-    reports = [
-        report_data(
+    made = [
+        report_and_trades(
             bot.name, float(bot.budget.amount), MemoryStore(client, bot.name).trades(), since_ms
         )
         for bot in chosen
     ]
-    if output == "json":
+    reports = [data for data, _ in made]
+    if output_format == "json":
         typer.echo(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        return
+    if output_format == "html":
+        from bulkhead.analytics.html import render
+        from bulkhead.plumbing import write_private
+
+        target = output or _default_html(spec, [bot.name for bot in chosen])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_private(target, render(made, chosen[0].budget.currency), 0o644)
+        typer.echo(f"report written to {target} ({time.perf_counter() - began:.2f} s)")
         return
     for bot, data in zip(chosen, reports, strict=True):
         for line in table_lines(data, bot.budget.currency):
             typer.echo(line)
     typer.echo(f"({time.perf_counter() - began:.2f} s)", err=True)
+
+
+FORMATS = ("table", "json", "html")
+
+
+def _default_html(spec: Path, names: list[str]) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return workspace(spec).root / "reports" / f"report-{'-'.join(names)}-{stamp}.html"
 
 
 def register(app: typer.Typer) -> None:

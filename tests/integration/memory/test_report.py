@@ -89,6 +89,6 @@ def test_report_since_keeps_the_later_trades_and_bad_input_is_refused(
     assert bad_since.exit_code != 0
     assert "give a date (2026-01-31) or an age (7d, 12h, 30m)" in bad_since.output
     assert bad_format.exit_code != 0
-    assert "choose table or json" in bad_format.output
+    assert "choose table, json or html" in bad_format.output
     assert unknown.exit_code != 0
     assert "Traceback" not in unknown.output
