@@ -57,7 +57,9 @@ def _value(value: Any, kind: str) -> str:
     return f"{float(value):.2f}"
 
 
-def _equity_figure(trades: Trades, start: float, title: str) -> go.Figure:
+def _equity_figure(
+    trades: Trades, start: float, title: str, curves: dict[str, np.ndarray] | None = None
+) -> go.Figure:
     times = [datetime.fromtimestamp(ms / 1000, UTC) for ms in trades.close_ms]
     equity = start + np.cumsum(trades.pnl)
     peak = np.maximum.accumulate(np.concatenate([[start], equity]))[1:]
@@ -65,6 +67,10 @@ def _equity_figure(trades: Trades, start: float, title: str) -> go.Figure:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
                            vertical_spacing=0.05)  # fmt: skip
     figure.add_trace(go.Scatter(x=times, y=equity, name="equity", mode="lines"), row=1, col=1)
+    for pair, curve in (curves or {}).items():
+        held = go.Scatter(x=times, y=start * curve, name=f"hold {pair}", mode="lines",
+                          line={"dash": "dot"})  # fmt: skip
+        figure.add_trace(held, row=1, col=1)
     figure.add_trace(
         go.Scatter(x=times, y=drawdown, name="drawdown", fill="tozeroy", mode="lines"),
         row=2,
@@ -120,8 +126,17 @@ def render(reports: list[tuple[dict[str, Any], Trades]], currency: str) -> str:
             or f"<li>none beyond chance (groups of at least {data['patterns']['min_trades']}"
             " trades compared)</li>"
         )
+        held = "".join(
+            f"<tr><th>hold {html.escape(b['pair'])}</th><td>{_value(b['buy_and_hold'], '%')}"
+            f"</td><td>bot {_value(b['excess'], '%')} against it</td></tr>"
+            if b["buy_and_hold"] is not None
+            else f"<tr><th>hold {html.escape(b['pair'])}</th><td colspan='2'>unavailable: "
+            f"{html.escape(b['note'])}</td></tr>"
+            for b in data.get("benchmarks", [])
+        )
         parts.append(
-            f"<h2>{bot}</h2><table>{rows}</table><p class='note'>{ft_row}</p>"
+            f"<h2>{bot}</h2><table>{rows}</table><table>{held}</table>"
+            f"<p class='note'>{ft_row}</p>"
             f"<h3>Patterns</h3><ul>{patterns}</ul>"
         )
         if len(trades) == 0:
@@ -129,7 +144,12 @@ def render(reports: list[tuple[dict[str, Any], Trades]], currency: str) -> str:
             continue
         start = float(metrics["start_balance"])
         bot_figures = [
-            _equity_figure(trades, start, f"{data['bot']}: equity and drawdown ({currency})"),
+            _equity_figure(
+                trades,
+                start,
+                f"{data['bot']}: equity and drawdown against buy-and-hold ({currency})",
+                data.get("_curves"),
+            ),
             _bars(data["breakdowns"]["pair"], f"{data['bot']}: net PnL by pair ({currency})"),
             _returns_figure(trades),
             _bars(data["breakdowns"]["exit_reason"], f"{data['bot']}: net PnL by exit reason"),

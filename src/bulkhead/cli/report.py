@@ -10,6 +10,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,9 +68,15 @@ def report_data(
 
 
 def report_and_trades(
-    bot_name: str, budget: float, records: list[Any], since_ms: int | None
+    bot_name: str,
+    budget: float,
+    records: list[Any],
+    since_ms: int | None,
+    pairs: Sequence[str] = (),
+    candle_folders: Sequence[Path] = (),
 ) -> tuple[dict[str, Any], Any]:
     """What the report says of one bot, and its closed trades (for the plots)."""
+    from bulkhead.analytics.benchmarks import benchmarks
     from bulkhead.analytics.freqtrade_compat import freqtrade_numbers
     from bulkhead.analytics.metrics import breakdowns, compute
     from bulkhead.analytics.patterns import MIN_TRADES, patterns
@@ -80,8 +87,19 @@ def report_and_trades(
         trades = trades.since(since_ms)
     metrics = compute(trades, budget)
     groups = breakdowns(trades)
+    held = []
+    if len(trades) and budget > 0:
+        start, end = int(trades.open_ms.min()), int(trades.close_ms.max())
+        traded = list(dict.fromkeys([*pairs, *trades.pair.names]))
+        held = benchmarks(
+            traded, start, end, metrics.net_pnl / budget, candle_folders, trades.close_ms
+        )
     data = {
         "bot": bot_name,
+        "benchmarks": [
+            {"pair": b.pair, "buy_and_hold": b.buy_and_hold, "excess": b.excess, "note": b.note}
+            for b in held
+        ],
         "since_ms": since_ms,
         "definitions": "metrics: textbook (quantstats/empyrical, 365-day year); freqtrade: "
         "Freqtrade's own functions, as its backtest report; see README: Reports",
@@ -118,6 +136,7 @@ def report_and_trades(
             for name, found in groups.items()
         },
     }
+    data["_curves"] = {b.pair: b.curve for b in held if b.curve is not None}
     return data, trades
 
 
@@ -148,6 +167,14 @@ def table_lines(data: dict[str, Any], currency: str) -> list[str]:
         f"  time        exposure {_shown(m['exposure'], '%')}, average trade "
         + (f"{m['avg_duration_s'] / 60:.1f} min" if m["avg_duration_s"] is not None else "-"),
     ]
+    for held in data["benchmarks"]:
+        if held["buy_and_hold"] is None:
+            lines.append(f"  vs {held['pair']:<10} buy-and-hold unavailable: {held['note']}")
+        else:
+            lines.append(
+                f"  vs {held['pair']:<10} buy-and-hold {held['buy_and_hold']:+.2%}; "
+                f"the bot {held['excess']:+.2%} against it"
+            )
     ft = data["freqtrade"]
     lines.append(
         f"  freqtrade   Sharpe {ft['sharpe']:.2f}, Sortino {ft['sortino']:.2f}, Calmar "
@@ -219,11 +246,16 @@ def report(
     began = time.perf_counter()
     made = [
         report_and_trades(
-            bot.name, float(bot.budget.amount), MemoryStore(client, bot.name).trades(), since_ms
+            bot.name,
+            float(bot.budget.amount),
+            MemoryStore(client, bot.name).trades(),
+            since_ms,
+            bot.pairs,
+            candle_folders(spec, bot.name),
         )
         for bot in chosen
     ]
-    reports = [data for data, _ in made]
+    reports = [{k: v for k, v in data.items() if not k.startswith("_")} for data, _ in made]
     if output_format == "json":
         typer.echo(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
         return
@@ -243,6 +275,19 @@ def report(
 
 
 FORMATS = ("table", "json", "html")
+
+
+def candle_folders(spec: Path, bot: str) -> list[Path]:
+    """Where benchmark prices are looked for: the bot's own candles (live and backtest),
+    then the bundled recordings."""
+    from bulkhead.freqtrade.candles import RECORDINGS_DIR
+
+    paths = workspace(spec).bot(bot)
+    return [
+        paths.user_data / "data" / "kucoin",
+        paths.root / "backtest" / "user_data" / "data" / "kucoin",
+        RECORDINGS_DIR,
+    ]
 
 
 def _default_html(spec: Path, names: list[str]) -> Path:

@@ -45,6 +45,11 @@ def test_report_prints_the_metrics_and_breakdowns_of_each_bot(
     assert "profit factor 2.50" in table.output
     assert "beta: 0 closed trades" in table.output
     assert "by pair" in table.output
+    # no candles of 2026 anywhere: the benchmarks say so instead of guessing
+    assert "vs BTC/USDT   buy-and-hold unavailable: no candles in" in table.output
+    assert "vs XRP/USDT   buy-and-hold unavailable: candles do not cover the window" in (
+        table.output
+    )
     assert "patterns    none beyond chance (groups of at least 20 trades" in table.output
     report = json.loads(data.output)
     assert report["metrics"]["trades"] == 3
