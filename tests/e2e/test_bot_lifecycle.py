@@ -308,6 +308,12 @@ def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> 
     _poll("a closed trade in Freqtrade's database", traded, remaining, live.paths)
     print(f"first closed trade {time.monotonic() - live.started:.1f} s after `up`")
 
+    # the supervisor logs the bot's metrics from its memory (first at start, then every
+    # five minutes): the dashboard's feed
+    metrics = botkit.events(live.paths.log, "bot_metrics")
+    assert metrics, _diagnosis(live.paths)
+    assert {"trades", "net_pnl", "max_drawdown", "sharpe"} <= set(metrics[0]), metrics[0]
+
     shown = botkit.cli(live.spec, "status", BOT)
     assert shown.returncode == 0, botkit.shown(shown)
     row = next((line.split() for line in shown.stdout.splitlines() if line.startswith(BOT)), [])

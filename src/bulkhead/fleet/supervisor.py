@@ -47,6 +47,7 @@ from bulkhead.fleet.supervisor_settings import (
     GRACE_S,
     HEAL_EVERY_S,
     MAX_QUICK_FAILURES,
+    METRICS_EVERY_S,
     SupervisorSettings,
 )
 from bulkhead.fleet.supervisor_state import SupervisorState
@@ -76,6 +77,20 @@ __all__ = [
     "SupervisorSettings",
 ]
 
+#: the metrics a running bot logs periodically (``analytics.metrics.Metrics`` fields)
+METRICS_LOGGED = (
+    "trades",
+    "win_rate",
+    "net_pnl",
+    "fees",
+    "profit_factor",
+    "expectancy",
+    "max_drawdown",
+    "current_drawdown",
+    "sharpe",
+    "sortino",
+    "final_balance",
+)
 logger = logging.getLogger("bulkhead.supervisor")
 
 #: how long one wait for the child lasts before the loop looks at stop requests again
@@ -257,6 +272,32 @@ class Supervisor:
             detail = str(error)[:300]
             event(logger, "gateway_restart_failed", logging.ERROR, reason=detail)
 
+    def _log_metrics(self) -> None:
+        """Every ``METRICS_EVERY_S``: the bot's metrics from its memory, as one event in
+        the log (``bot_metrics``) and in the bot's events (``metrics``)."""
+        connect, now = self.settings.memory, time.monotonic()
+        if connect is None or now < self.state.next_metrics:
+            return
+        self.state.next_metrics = now + METRICS_EVERY_S
+        from bulkhead.analytics.metrics import compute
+        from bulkhead.analytics.trades import Trades
+        from bulkhead.memory.store import MemoryStore
+
+        bot = self.settings.bot
+        try:
+            client = connect().client(socket_timeout=5, socket_connect_timeout=2)
+            try:
+                store = MemoryStore(client, bot.name)
+                metrics = compute(Trades.from_records(store.trades()), float(bot.budget.amount))
+                shown = {k: metrics.as_dict()[k] for k in METRICS_LOGGED}
+                store.record_event("metrics", shown)
+            finally:
+                client.close()
+        except Exception as error:  # metrics are a report, never a reason to stop
+            event(logger, "metrics_failed", logging.WARNING, error=str(error)[:200])
+            return
+        event(logger, "bot_metrics", **shown)
+
     # -- the Freqtrade child ------------------------------------------------------------
 
     def _keep_running(self) -> int:
@@ -382,6 +423,7 @@ class Supervisor:
                 continue
             self._heal_memory()
             self._heal_gateway()
+            self._log_metrics()
             if not healthy and time.monotonic() - last_probe >= settings.health_every_s:
                 last_probe = time.monotonic()
                 if settings.healthy(settings.paths):

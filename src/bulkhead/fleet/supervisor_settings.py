@@ -34,6 +34,9 @@ EXIT_FAILING = 5
 GRACE_S = 30.0
 #: how often an embedded Redis is checked (and restarted when it died)
 HEAL_EVERY_S = 5.0
+#: how often a running bot's metrics are computed from its memory and logged (the later
+#: dashboard reads them from the log and the bot's events)
+METRICS_EVERY_S = 300.0
 #: after a failed start of the gateway, the wait before the next try (each try runs the
 #: preflight against the exchange)
 GATEWAY_RETRY_S = 60.0

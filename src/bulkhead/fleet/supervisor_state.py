@@ -34,6 +34,8 @@ class SupervisorState:
     last_heal: float = 0.0
     #: when the gateway may next be checked (monotonic)
     next_gateway_check: float = 0.0
+    #: when the bot's metrics are next computed from its memory and logged
+    next_metrics: float = 0.0
     #: runs before every start of Freqtrade (live: cancel stop orders it does not know)
     before_start: Callable[[], None] | None = None
     #: the state last written to the status file
