@@ -83,6 +83,10 @@ def bot_spec(name: str, mode: str) -> dict[str, Any]:
         },
         # Memory catches up on anything missed within seconds, not a minute.
         "memory": {"reconcile_every_s": 5},
+        # TwinScalper loses every round trip's fees by design: the guard's loss-streak
+        # pause and loss limits would (rightly) stop it after four; the fleet test needs
+        # it to trade on. The guard itself is tested in tests/e2e/test_guard_live.py.
+        "risk": {"guard": {"loss_streak": 100, "daily_loss": 1.0, "weekly_loss": 1.0}},
     }
 
 

@@ -237,7 +237,8 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def breakdowns(trades: Trades) -> dict[str, list[Group]]:
-    """By pair, entry tag, exit reason, hour of entry (UTC) and weekday of entry."""
+    """By pair, entry tag, exit reason, hour of entry (UTC), weekday of entry and the
+    volatility regime at entry."""
     hour = (trades.open_ms // 3_600_000) % 24
     weekday = (trades.open_ms // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday
     by: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {
@@ -246,5 +247,6 @@ def breakdowns(trades: Trades) -> dict[str, list[Group]]:
         "exit_reason": (trades.exit.codes, trades.exit.names),
         "hour": (hour.astype(np.int64), HOURS),
         "weekday": (weekday.astype(np.int64), WEEKDAYS),
+        "regime": (trades.regime.codes, trades.regime.names),
     }
     return {name: breakdown(codes, names, trades) for name, (codes, names) in by.items()}

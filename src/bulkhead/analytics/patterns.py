@@ -58,6 +58,7 @@ def _subject(feature: str, value: str) -> str:
         "hour": f"entries at {value}:00 UTC",
         "weekday": f"entries on {value}",
         "holding": f"trades held {value}",
+        "regime": f"entries in the {value}-volatility regime",
     }.get(feature, f"{feature}={value}")
 
 
@@ -70,6 +71,7 @@ def _features(trades: Trades) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
         "hour": (((trades.open_ms // 3_600_000) % 24).astype(np.int64), HOURS),
         "weekday": (((trades.open_ms // DAY_MS + 3) % 7).astype(np.int64), WEEKDAYS),
         "holding": (np.searchsorted(_HOLDING_EDGES_MS, held, side="right"), HOLDING),
+        "regime": (trades.regime.codes, trades.regime.names),
     }
 
 

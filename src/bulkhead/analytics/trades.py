@@ -7,7 +7,7 @@ codes into a small table of names, which turns every breakdown into a ``bincount
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from bulkhead.memory.records import TradeRecord
 
 DAY_MS = 86_400_000
+UNKNOWN_REGIME = "unknown"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Trades:
     pair: Codes
     tag: Codes
     exit: Codes
+    #: the volatility regime at entry, as the risk guard saw it ("unknown" where none)
+    regime: Codes
 
     def __len__(self) -> int:
         return int(self.pnl.shape[0])
@@ -62,6 +65,7 @@ class Trades:
         pair: Codes | Sequence[str] | None = None,
         tag: Codes | Sequence[str] | None = None,
         exit_reason: Codes | Sequence[str] | None = None,
+        regime: Codes | Sequence[str] | None = None,
     ) -> Trades:
         pnl_a = np.asarray(pnl, dtype=float)
         n = pnl_a.shape[0]
@@ -69,9 +73,9 @@ class Trades:
         close_a = np.asarray(close_ms, dtype=np.int64)
         order = np.argsort(close_a, kind="stable")
 
-        def codes(column: Codes | Sequence[str] | None) -> Codes:
+        def codes(column: Codes | Sequence[str] | None, missing: str = "") -> Codes:
             if column is None:
-                return Codes(np.zeros(n, dtype=np.int64), ("",))
+                return Codes(np.zeros(n, dtype=np.int64), (missing,))
             built = column if isinstance(column, Codes) else Codes.of(column)
             return Codes(built.codes[order], built.names)
 
@@ -87,12 +91,17 @@ class Trades:
             pair=codes(pair),
             tag=codes(tag),
             exit=codes(exit_reason),
+            regime=codes(regime, UNKNOWN_REGIME),
         )
 
     @classmethod
-    def from_records(cls, records: Iterable[TradeRecord]) -> Trades:
-        """The closed trades among ``records`` (open ones have no result yet)."""
+    def from_records(
+        cls, records: Iterable[TradeRecord], regimes: Mapping[int, str] | None = None
+    ) -> Trades:
+        """The closed trades among ``records`` (open ones have no result yet), with their
+        regime at entry from ``regimes`` (by trade id) where known."""
         closed = [r for r in records if not r.is_open and r.close_time_ms is not None]
+        known = regimes or {}
         return cls.from_arrays(
             pnl=[r.realized_pnl or 0.0 for r in closed],
             stake=[r.stake_amount for r in closed],
@@ -102,6 +111,7 @@ class Trades:
             pair=[r.pair for r in closed],
             tag=[r.entry_tag or "" for r in closed],
             exit_reason=[r.exit_reason or "" for r in closed],
+            regime=[known.get(r.trade_id, UNKNOWN_REGIME) for r in closed],
         )
 
     def since(self, start_ms: int) -> Trades:
@@ -117,4 +127,5 @@ class Trades:
             self.pair.take(mask),
             self.tag.take(mask),
             self.exit.take(mask),
+            self.regime.take(mask),
         )

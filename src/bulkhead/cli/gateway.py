@@ -269,7 +269,24 @@ def guard_rules_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str,
     from bulkhead.memory.store import MemoryStore
 
     rules = bot.risk.guard
-    remembered = RedisGuardMemory(client, bot.name).load()
+    try:
+        remembered = RedisGuardMemory(client, bot.name).load()
+        events = [
+            e
+            for e in MemoryStore(client, bot.name).events(GUARD_EVENTS_SCANNED)
+            if str(e["event"]).startswith("guard_")
+        ]
+    except redis.ResponseError as error:  # a user fenced to the gateway's keys (Compose)
+        if "NOPERM" not in str(error).upper() and "permission" not in str(error).lower():
+            raise
+        return {
+            "guard": {
+                "enabled": rules.enabled,
+                "unreadable": "the risk guard's memory is the bot's: this Redis user (the "
+                "gateway's, fenced to bhgw: keys) cannot read it; run `bulkhead guard` "
+                "with the deployment's admin or reader user",
+            }
+        }
     limits = {
         "drawdown": {"limit": rules.max_drawdown, "recovery": rules.drawdown_recovery},
         "daily_loss": {"limit": rules.daily_loss},
@@ -282,11 +299,6 @@ def guard_rules_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str,
         "critical": {"max_errors_10min": rules.max_errors, "memory_down_s": rules.memory_down_s},
     }
     readings = remembered.get("readings") if isinstance(remembered.get("readings"), dict) else {}
-    events = [
-        e
-        for e in MemoryStore(client, bot.name).events(GUARD_EVENTS_SCANNED)
-        if str(e["event"]).startswith("guard_")
-    ]
     return {
         "guard": {
             "enabled": rules.enabled,
@@ -307,6 +319,9 @@ def guard_rules_view(client: redis.Redis, bot: Bot, decisions: int) -> dict[str,
 
 def _print_guard_rules(view: dict[str, Any]) -> None:
     guard = view["guard"]
+    if "unreadable" in guard:
+        typer.echo(f"  risk guard: {guard['unreadable']}")
+        return
     if not guard["enabled"]:
         typer.echo("  risk guard: off (risk.guard.enabled: false)")
         return

@@ -74,6 +74,7 @@ def report_and_trades(
     since_ms: int | None,
     pairs: Sequence[str] = (),
     candle_folders: Sequence[Path] = (),
+    regimes: dict[int, str] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """What the report says of one bot, and its closed trades (for the plots)."""
     from bulkhead.analytics.benchmarks import benchmarks
@@ -82,7 +83,7 @@ def report_and_trades(
     from bulkhead.analytics.patterns import MIN_TRADES, patterns
     from bulkhead.analytics.trades import Trades
 
-    trades = Trades.from_records(records)
+    trades = Trades.from_records(records, regimes)
     if since_ms is not None:
         trades = trades.since(since_ms)
     metrics = compute(trades, budget)
@@ -252,6 +253,7 @@ def report(
             since_ms,
             bot.pairs,
             candle_folders(spec, bot.name),
+            regimes=MemoryStore(client, bot.name).regimes(),
         )
         for bot in chosen
     ]

@@ -74,7 +74,9 @@ def build_guard(
     return guard
 
 
-def closed_results() -> tuple[list[float], datetime | None, list[ClosedTrade]]:
+def closed_results(
+    regimes: dict[int, str] | None = None,
+) -> tuple[list[float], datetime | None, list[ClosedTrade]]:
     """Closed trades' profits, oldest close first, when the last one closed, and the
     trades as the guard's insights read them."""
     closed = sorted(
@@ -84,7 +86,12 @@ def closed_results() -> tuple[list[float], datetime | None, list[ClosedTrade]]:
     profits = [float(t.close_profit_abs or 0.0) for t in closed]
     last = closed[-1].close_date_utc if closed else None
     trades = [
-        ClosedTrade(str(t.pair), float(t.close_profit or 0.0), t.close_date_utc)
+        ClosedTrade(
+            str(t.pair),
+            float(t.close_profit or 0.0),
+            t.close_date_utc,
+            (regimes or {}).get(int(t.id), "unknown"),
+        )
         for t in closed
         if t.close_date_utc is not None
     ]

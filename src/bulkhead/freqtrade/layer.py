@@ -95,6 +95,21 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         if name == "guard_insight" and self._bulkhead_recorder is not None:
             self._remember_insight(fields)
 
+    def _remember_regime(self, pair: str, trade_id: int) -> None:
+        """The regime the trade entered in (its first entry fill), for the guard's insights
+        and the report's breakdown by regime."""
+        guard = self._bulkhead_guard
+        if guard is None or trade_id in guard.trade_regimes:
+            return
+        regime = guard.regime_of(pair)
+        guard.trade_regimes[trade_id] = regime
+        if self._bulkhead_recorder is None:
+            return
+        try:
+            self._bulkhead_recorder.store().record_regime(trade_id, regime)
+        except Exception as error:  # memory down: the report will say "unknown"
+            event(logger, "regime_unrecorded", logging.WARNING, error=str(error)[:200])
+
     def _remember_insight(self, fields: dict[str, Any]) -> None:
         """An insight, with its evidence, among the bot's insights in memory (it expires
         with its pause, or after a day)."""
@@ -116,7 +131,7 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         guard = self._bulkhead_guard
         if guard is None:
             return
-        profits, last, closed = guarding.closed_results()
+        profits, last, closed = guarding.closed_results(guard.trade_regimes)
         if guard.learning_due(current_time):
             guard.learn(current_time, closed)
         value = guarding.equity(guard.budget, profits, guarding.last_close(self.dp, self.timeframe))
@@ -132,6 +147,11 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         self._bulkhead_guard = guarding.build_guard(
             self.config, self.timeframe, self._bulkhead_recorder, self._guard_event
         )
+        if self._bulkhead_guard is not None and self._bulkhead_recorder is not None:
+            try:  # the regimes of the trades before this start, for the insights
+                self._bulkhead_guard.trade_regimes.update(self._bulkhead_recorder.store().regimes())
+            except Exception as error:
+                event(logger, "regimes_unread", logging.WARNING, error=str(error)[:200])
         event(
             logger,
             "strategy_start",
@@ -308,6 +328,8 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         )
         if self._bulkhead_recorder is not None:
             self._bulkhead_recorder.on_fill(trade, order)
+        if order.ft_order_side == trade.entry_side:
+            self._remember_regime(pair, int(trade.id))
         super().order_filled(
             pair=pair, trade=trade, order=order, current_time=current_time, **kwargs
         )

@@ -165,6 +165,9 @@ class Guard:
         self.paused: dict[str, Insight] = {}
         self.stake_insight: Insight | None = None
         self._next_learning: datetime | None = None
+        self._noted: set[str] = set()
+        #: each trade's volatility regime at entry, by trade id (recorded at its fill)
+        self.trade_regimes: dict[int, str] = {}
 
     # -- memory -----------------------------------------------------------------------
 
@@ -410,6 +413,9 @@ class Guard:
                 fresh.append(insight)
             elif insight.kind == "scale_stakes":
                 scale = insight
+            elif insight.kind == "regime_effect" and insight.id not in self._noted:
+                self._noted.add(insight.id)
+                fresh.append(insight)
         known = self.stake_insight
         if scale is not None and (known is None or scale.id != known.id):
             fresh.append(scale)

@@ -5,6 +5,9 @@
   entry for ``pause_hours``.
 - **scale stakes down**: the last ``recent_trades`` trades (all pairs) lose reliably, by
   the same test. Stakes are multiplied by ``losing_stake_scale`` until they no longer do.
+- **note a regime's effect**: the trades entered in one volatility regime win or lose
+  reliably. This is noted with its evidence but not acted on: the volatility rule's own
+  settings decide what each regime allows.
 
 Each insight carries its evidence (trades, mean, interval), an id, and a plain sentence.
 The guard cites the id in every decision it takes because of one. The live bot also
@@ -33,6 +36,7 @@ class ClosedTrade:
     pair: str
     ratio: float  # realized profit / stake, fees included
     close: datetime
+    regime: str = "unknown"  # the volatility regime it entered in
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ def derive(trades: Sequence[ClosedTrade], rules: InsightRules, now: datetime) ->
                     evidence=evidence,
                 )
             )
+    found += _regime_effects(trades, rules)
     recent = np.array([t.ratio for t in trades[-rules.recent_trades :]])
     if recent.size >= rules.recent_trades:
         mean, low, high = _interval(recent)
@@ -114,3 +119,36 @@ def derive(trades: Sequence[ClosedTrade], rules: InsightRules, now: datetime) ->
                 )
             )
     return found
+
+
+def _regime_effects(trades: Sequence[ClosedTrade], rules: InsightRules) -> list[Insight]:
+    """Regimes whose entries lose or win reliably: noted (with evidence), not acted on.
+    Acting stays with the volatility rule's own scale and stop, which the operator sets."""
+    noted = []
+    for regime in sorted({t.regime for t in trades} - {"unknown"}):
+        ratios = np.array([t.ratio for t in trades if t.regime == regime])
+        if ratios.size < rules.min_trades:
+            continue
+        mean, low, high = _interval(ratios)
+        if low <= 0 <= high:
+            continue
+        verb = "lost" if mean < 0 else "gained"
+        noted.append(
+            Insight(
+                id=_id("regime_effect", regime, ratios.size, round(mean, 6)),
+                kind="regime_effect",
+                until=None,
+                text=(
+                    f"entries in the {regime}-volatility regime {verb} {abs(mean):.2%} on "
+                    f"average over {ratios.size} trades (95 % CI {low:+.2%} to {high:+.2%})"
+                ),
+                evidence={
+                    "regime": regime,
+                    "trades": int(ratios.size),
+                    "mean": round(mean, 6),
+                    "ci95_low": round(low, 6),
+                    "ci95_high": round(high, 6),
+                },
+            )
+        )
+    return noted

@@ -24,6 +24,7 @@ file). The sorted-set indexes give the order (and the time ranges) the hashes la
 | ``bh:{bot}:insights`` | sorted set: insight id by creation (ms) | same | pruned with them |
 | ``bh:{bot}:meta`` | hash | recorder | forever |
 | ``bh:{bot}:guard`` | string: the risk guard's state (JSON) | guard | forever |
+| ``bh:{bot}:regimes`` | hash: trade id -> volatility regime at entry | guard | forever |
 | ``bhgw:{bot}:ledger`` | hash: ``committed``, ``realized`` | gateway ledger | rebuilt at start |
 | ``bhgw:{bot}:ledger:orders`` | hash: clientOid -> reserved cost | gateway ledger | until closed |
 | ``bhgw:{bot}:ledger:positions`` | hash: ``<sym>:qty``, ``<sym>:cost`` | ledger | till sold |
@@ -111,6 +112,11 @@ class BotKeys:
     @property
     def meta(self) -> str:
         return f"{self.prefix}meta"
+
+    @property
+    def regimes(self) -> str:
+        """Each trade's volatility regime at entry, as the risk guard saw it."""
+        return f"{self.prefix}regimes"
 
     @property
     def guard(self) -> str:

@@ -12,6 +12,7 @@ history is one ZRANGE (the order) plus one HGETALL (the records) in a single rou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -169,6 +170,20 @@ class MemoryStore:
                 counts["trades"] += 1
                 counts["trades_new_open"] += int(result) == 1
                 counts["closes"] += int(result) == 2
+
+    def record_regime(self, trade_id: int, regime: str) -> None:
+        """The volatility regime a trade entered in (the guard's reading), for the
+        breakdowns by regime."""
+        self.client.hset(self.keys.regimes, str(trade_id), regime[:20])
+
+    def regimes(self) -> dict[int, str]:
+        """Each recorded trade's regime at entry, by trade id."""
+        raw: Any = self.client.hgetall(self.keys.regimes)
+        found = {}
+        for key, value in (raw or {}).items():
+            with contextlib.suppress(ValueError):
+                found[int(_s(key))] = _s(value)
+        return found
 
     def record_event(self, name: str, data: dict[str, Any]) -> str:
         """Append one action or decision to the bot's event stream (trimmed by age)."""

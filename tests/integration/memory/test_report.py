@@ -21,6 +21,8 @@ T0 = 1_795_824_000_000  # 2026-11-28 00:00 UTC
 
 def _record(client: redis.Redis, bot: str, make_trade: Callable[..., TradeRecord]) -> None:
     store = MemoryStore(client, bot)
+    store.record_regime(1, "high")  # as the guard records each entry's regime
+    store.record_regime(2, "high")
     trades = [
         make_trade(1, T0, T0 + 3_600_000, pnl=2.0),
         make_trade(2, T0 + DAY, T0 + DAY + 3_600_000, pnl=-1.0),
@@ -56,6 +58,9 @@ def test_report_prints_the_metrics_and_breakdowns_of_each_bot(
     assert report["metrics"]["net_pnl"] == pytest.approx(1.5)
     assert report["metrics"]["profit_factor"] == pytest.approx(2.5)
     assert report["breakdowns"]["exit_reason"][0]["key"] == "roi"
+    regimes = {g["key"]: g["trades"] for g in report["breakdowns"]["regime"]}
+    assert regimes == {"high": 2, "unknown": 1}
+    assert "by regime" in table.output
     # Freqtrade's own definitions beside the textbook ones, labelled
     assert "(Freqtrade's definitions, as in its reports)" in table.output
     assert report["freqtrade"]["profit_factor"] == pytest.approx(2.5)

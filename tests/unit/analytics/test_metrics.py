@@ -108,3 +108,19 @@ def test_breakdowns_group_by_pair_tag_exit_hour_and_weekday():
     assert [g.key for g in by["exit_reason"]] == ["roi", "stop_loss"]
     assert {g.key for g in by["hour"]} == {"00"}
     assert [g.key for g in sorted(by["weekday"], key=lambda g: g.key)] == ["Fri", "Thu", "Wed"]
+
+
+def test_trades_break_down_by_their_regime_at_entry_unknown_where_not_recorded():
+    trades = Trades.from_arrays(
+        pnl=[1.0, -2.0, 3.0],
+        stake=[10.0] * 3,
+        open_ms=[T0, T0 + H, T0 + 2 * H],
+        close_ms=[T0 + H, T0 + 2 * H, T0 + 3 * H],
+        regime=["high", "high", "calm"],
+    )
+    unrecorded = Trades.from_arrays(pnl=[1.0], stake=[10.0], open_ms=[T0], close_ms=[T0 + H])
+
+    by = {g.key: (g.trades, g.net_pnl) for g in breakdowns(trades)["regime"]}
+
+    assert by == {"calm": (1, 3.0), "high": (2, -1.0)}
+    assert [g.key for g in breakdowns(unrecorded)["regime"]] == ["unknown"]

@@ -56,3 +56,22 @@ def test_no_difference_no_pattern_and_too_few_trades_nothing_at_all():
 
     assert patterns(trades(["XRP/USDT"] * 40 + ["ADA/USDT"] * 40, same)) == []
     assert patterns(trades(["XRP/USDT"] * 30, np.full(30, -0.05))) == []
+
+
+def test_a_regime_that_loses_is_said_in_the_issues_words():
+    rng = np.random.default_rng(6)
+    ratios = np.concatenate([rng.normal(-0.018, 0.005, 23), rng.normal(0.002, 0.005, 60)])
+    n = ratios.size
+    opens = T0 + np.arange(n) * 7 * H
+    trades = Trades.from_arrays(
+        pnl=ratios * 10.0,
+        stake=np.full(n, 10.0),
+        open_ms=opens,
+        close_ms=opens + H,
+        regime=["high"] * 23 + ["normal"] * 60,
+    )
+
+    high = next(p for p in patterns(trades) if p.feature == "regime" and p.value == "high")
+
+    assert high.text.startswith("entries in the high-volatility regime lost 1.")
+    assert "over 23 trades" in high.text

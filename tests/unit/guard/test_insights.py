@@ -98,3 +98,31 @@ def test_insights_can_be_switched_off():
               memory=InProcessMemory(), emit=lambda n, f: None)  # fmt: skip
 
     assert not g.learning_due(NOW)
+
+
+def test_a_regime_whose_entries_lose_reliably_is_noted_not_acted_on():
+    rng = np.random.default_rng(5)
+    trades = [
+        ClosedTrade(
+            "XRP/USDT" if i % 2 else "ADA/USDT",
+            float(r),
+            NOW - timedelta(hours=60 - i),
+            "high" if i < 25 else "normal",
+        )
+        for i, r in enumerate(
+            np.concatenate([rng.normal(-0.01, 0.003, 25), rng.normal(0.01, 0.003, 35)])
+        )
+    ]
+    events: list[tuple[str, dict]] = []
+    g = Guard(GuardRules(insights=RULES), 100.0, FIVE, memory=InProcessMemory(),
+              emit=lambda n, f: events.append((n, f)))  # fmt: skip
+
+    fresh = g.learn(NOW, trades)
+    again = g.learn(NOW + timedelta(hours=2), trades)
+
+    noted = [i for i in fresh if i.kind == "regime_effect"]
+    assert [i.evidence["regime"] for i in noted] == ["high", "normal"]
+    assert noted[0].text.startswith("entries in the high-volatility regime lost 1.")
+    assert not [i for i in again if i.kind == "regime_effect"]  # noted once
+    assert g.paused == {}  # no pair paused for it: both pairs lost and won alike
+    assert g.stake_insight is None
