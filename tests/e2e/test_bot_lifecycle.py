@@ -294,6 +294,56 @@ def test_freqtrade_holds_only_its_gateway_credential(live: LiveRun) -> None:
     assert live.rig.url not in json.dumps(config), "Freqtrade can reach the twin directly"
 
 
+def _assert_report_matches_freqtrades_api(live: LiveRun) -> None:
+    """The report's Freqtrade values, computed from the bot's trades, equal what the
+    running bot's own ``/api/v1/profit`` says (read between two identical reads of its
+    database, so no trade changed in between)."""
+    import math
+
+    import httpx
+    import pandas as pd
+
+    from bulkhead.analytics.freqtrade_compat import freqtrade_api_numbers
+    from bulkhead.analytics.trades import Trades
+
+    stored = json.loads(live.paths.api_credentials.read_text())
+    base = f"http://127.0.0.1:{stored['port']}/api/v1"
+    query = "SELECT id, open_date, close_date, close_profit_abs, stake_amount, is_open FROM trades"
+
+    def consistent() -> tuple[list[Any], dict[str, Any]] | None:
+        before = [tuple(r) for r in botkit.rows(live.paths.database, query + " ORDER BY id")]
+        answer = httpx.get(f"{base}/profit", auth=(stored["username"], stored["password"]))
+        after = [tuple(r) for r in botkit.rows(live.paths.database, query + " ORDER BY id")]
+        return (before, answer.raise_for_status().json()) if before == after else None
+
+    rows, profit = _poll("a quiet read of the API", consistent, 60, live.paths)
+    closed = [r for r in rows if not r[5]]
+
+    def ms(text: str) -> int:
+        return int(pd.Timestamp(text, tz="UTC").timestamp() * 1000)
+
+    trades = Trades.from_arrays(
+        pnl=[r[3] for r in closed],
+        stake=[r[4] for r in closed],
+        open_ms=[ms(r[1]) for r in closed],
+        close_ms=[ms(r[2]) for r in closed],
+    )
+    ours = freqtrade_api_numbers(trades, 100.0, ms(rows[0][1]), ms(rows[-1][1]))
+    for name, theirs in (
+        ("sharpe", "sharpe"),
+        ("sortino", "sortino"),
+        ("calmar", "calmar"),
+        ("expectancy", "expectancy"),
+        ("expectancy_ratio", "expectancy_ratio"),
+        ("max_drawdown_account", "max_drawdown"),
+    ):
+        assert getattr(ours, name) == pytest.approx(profit[theirs], rel=1e-6, abs=1e-9), name
+    if math.isinf(ours.profit_factor):
+        assert profit["profit_factor"] in (None, float("inf")), profit["profit_factor"]
+    else:
+        assert ours.profit_factor == pytest.approx(profit["profit_factor"], rel=1e-6)
+
+
 def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> None:
     assert live.up.returncode == 0, botkit.shown(live.up)
     assert f"{BOT}: running" in live.up.stdout, botkit.shown(live.up)
@@ -307,6 +357,8 @@ def test_live_bot_trades_a_round_trip_and_every_record_agrees(live: LiveRun) -> 
 
     _poll("a closed trade in Freqtrade's database", traded, remaining, live.paths)
     print(f"first closed trade {time.monotonic() - live.started:.1f} s after `up`")
+
+    _assert_report_matches_freqtrades_api(live)
 
     # the supervisor logs the bot's metrics from its memory (first at start, then every
     # five minutes): the dashboard's feed

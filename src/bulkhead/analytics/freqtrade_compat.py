@@ -92,3 +92,32 @@ def freqtrade_numbers(
         profit_factor=winning / abs(losing) if losing else 0.0,
         max_drawdown_account=float(drawdown),
     )
+
+
+def freqtrade_api_numbers(
+    trades: Trades, start_balance: float, first_open_ms: int, last_open_ms: int
+) -> FreqtradeNumbers:
+    """The numbers a running bot's ``/api/v1/profit`` shows for ``trades`` (its closed
+    ones). The API takes its window from the first trade's open to the *last trade's
+    open* (open trades included), and gives an infinite profit factor when nothing lost.
+    Its CAGR uses the current balance, open trades included, so it is not reproduced
+    here (0)."""
+    window = freqtrade_numbers(
+        trades,
+        start_balance,
+        datetime.fromtimestamp(first_open_ms / 1000, UTC),
+        datetime.fromtimestamp(last_open_ms / 1000, UTC),
+    )
+    losing = float(trades.pnl[trades.pnl < 0].sum())
+    winning = float(trades.pnl[trades.pnl > 0].sum())
+    factor = winning / abs(losing) if losing else float("inf")
+    return FreqtradeNumbers(
+        sharpe=window.sharpe,
+        sortino=window.sortino,
+        calmar=window.calmar,
+        cagr=0.0,
+        expectancy=window.expectancy,
+        expectancy_ratio=window.expectancy_ratio,
+        profit_factor=factor,
+        max_drawdown_account=window.max_drawdown_account,
+    )
