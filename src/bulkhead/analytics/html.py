@@ -155,6 +155,11 @@ def render(reports: list[tuple[dict[str, Any], Trades]], currency: str) -> str:
             _bars(data["breakdowns"]["exit_reason"], f"{data['bot']}: net PnL by exit reason"),
             _bars(data["breakdowns"]["hour"], f"{data['bot']}: net PnL by hour of entry (UTC)"),
             _bars(data["breakdowns"]["weekday"], f"{data['bot']}: net PnL by weekday of entry"),
+            _bars(data["breakdowns"]["entry_tag"], f"{data['bot']}: net PnL by entry tag"),
+            _bars(
+                data["breakdowns"]["regime"],
+                f"{data['bot']}: net PnL by volatility regime at entry",
+            ),
         ]
         for figure in bot_figures:
             # plotly's script once, inlined with the first figure: no network at view time

@@ -116,7 +116,15 @@ class Trades:
 
     def since(self, start_ms: int) -> Trades:
         """The trades closed at or after ``start_ms``."""
-        mask = self.close_ms >= start_ms
+        return self.within(start_ms, None)
+
+    def within(self, start_ms: int | None, end_ms: int | None) -> Trades:
+        """The trades closed in [start_ms, end_ms) (either bound may be open)."""
+        mask = np.ones(len(self), dtype=bool)
+        if start_ms is not None:
+            mask &= self.close_ms >= start_ms
+        if end_ms is not None:
+            mask &= self.close_ms < end_ms
         return Trades(
             self.pnl[mask],
             self.ratio[mask],

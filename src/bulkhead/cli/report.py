@@ -28,8 +28,11 @@ SINCE_HELP = (
 AGE = re.compile(r"^(\d{1,6})([dhm])$")
 
 
-def parse_since(text: str | None, now: datetime | None = None) -> int | None:
-    """``--since`` as epoch ms; ``None`` for no limit. A clear error for anything else."""
+def parse_since(
+    text: str | None, now: datetime | None = None, option: str = "--since"
+) -> int | None:
+    """``--since`` (or ``--until``) as epoch ms; ``None`` for no limit. A clear error for
+    anything else."""
     if text is None:
         return None
     now = now or datetime.now(UTC)
@@ -44,7 +47,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> int | None:
         day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise fail(
-            f"--since {text[:40]!r}: give a date (2026-01-31) or an age (7d, 12h, 30m)"
+            f"{option} {text[:40]!r}: give a date (2026-01-31) or an age (7d, 12h, 30m)"
         ) from None
     return int(day.timestamp() * 1000)
 
@@ -75,6 +78,7 @@ def report_and_trades(
     pairs: Sequence[str] = (),
     candle_folders: Sequence[Path] = (),
     regimes: dict[int, str] | None = None,
+    until_ms: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """What the report says of one bot, and its closed trades (for the plots)."""
     from bulkhead.analytics.benchmarks import benchmarks
@@ -83,9 +87,7 @@ def report_and_trades(
     from bulkhead.analytics.patterns import MIN_TRADES, patterns
     from bulkhead.analytics.trades import Trades
 
-    trades = Trades.from_records(records, regimes)
-    if since_ms is not None:
-        trades = trades.since(since_ms)
+    trades = Trades.from_records(records, regimes).within(since_ms, until_ms)
     metrics = compute(trades, budget)
     groups = breakdowns(trades)
     held = []
@@ -102,6 +104,7 @@ def report_and_trades(
             for b in held
         ],
         "since_ms": since_ms,
+        "until_ms": until_ms,
         "definitions": "metrics: textbook (quantstats/empyrical, 365-day year); freqtrade: "
         "Freqtrade's own functions, as its backtest report; see README: Reports",
         "metrics": metrics.as_dict(),
@@ -208,6 +211,10 @@ def report(
     bots: Annotated[list[str], typer.Argument(help="Bot names from the spec.")],
     spec: SpecOption = DEFAULT_SPEC,
     since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only trades closed before: a date (UTC) or an age, as --since."),
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -236,7 +243,9 @@ def report(
         raise fail(f"--format {output_format[:20]!r}: choose table, json or html")
     if output is not None and output_format != "html":
         raise fail("--output is for --format html (table and json go to the terminal)")
-    since_ms = parse_since(since)
+    since_ms, until_ms = parse_since(since), parse_since(until, option="--until")
+    if since_ms is not None and until_ms is not None and until_ms <= since_ms:
+        raise fail("--until must come after --since")
     fleet = load(spec)
     chosen = [select(fleet, name)[0] for name in bots]
     for bot in chosen:
@@ -254,6 +263,7 @@ def report(
             bot.pairs,
             candle_folders(spec, bot.name),
             regimes=MemoryStore(client, bot.name).regimes(),
+            until_ms=until_ms,
         )
         for bot in chosen
     ]

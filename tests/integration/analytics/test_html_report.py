@@ -21,7 +21,7 @@ from bulkhead.memory.records import TradeRecord
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 T0 = 1_795_824_000_000
 H = 3_600_000
-PLOTS_PER_BOT = 6
+PLOTS_PER_BOT = 8
 
 
 def _records(n: int, seed: int) -> list[TradeRecord]:

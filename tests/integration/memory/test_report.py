@@ -96,6 +96,17 @@ def test_report_since_keeps_the_later_trades_and_bad_input_is_refused(
 
     assert later.exit_code == 0, later.output
     assert json.loads(later.output)["metrics"]["trades"] == 2
+    spec = ["--spec", str(two_bot_spec)]
+    window = runner.invoke(
+        app, ["report", "alpha", *spec, "--since", "2026-11-29", "--until", "2026-11-30",
+              "--format", "json"]
+    )  # fmt: skip
+    assert json.loads(window.output)["metrics"]["trades"] == 1
+    backwards = runner.invoke(
+        app, ["report", "alpha", *spec, "--since", "2026-11-30", "--until", "2026-11-29"]
+    )
+    assert backwards.exit_code != 0
+    assert "--until must come after --since" in backwards.output
     assert bad_since.exit_code != 0
     assert "give a date (2026-01-31) or an age (7d, 12h, 30m)" in bad_since.output
     assert bad_format.exit_code != 0
