@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bulkhead.config.models import GuardRules
+from bulkhead.config.guard_rules import GuardRules
 from bulkhead.freqtrade.guarding import candles
 from bulkhead.guard.engine import Guard
 from bulkhead.guard.wiring import RedisGuardMemory

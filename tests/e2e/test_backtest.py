@@ -28,7 +28,7 @@ import pytest
 import yaml
 from freqtrade.data.btanalysis import get_latest_backtest_filename, load_backtest_stats
 
-from bulkhead.config.models import VolatilityRules
+from bulkhead.config.guard_rules import VolatilityRules
 from bulkhead.sim.server import TwinServer, prepare
 
 pytestmark = pytest.mark.slow

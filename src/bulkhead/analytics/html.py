@@ -104,7 +104,7 @@ def _returns_figure(trades: Trades) -> go.Figure:
 
 
 def render(reports: list[tuple[dict[str, Any], Trades]], currency: str) -> str:
-    """One page for the bots of ``reports`` (each: ``cli.report.report_data`` and its
+    """One page for the bots of ``reports`` (each: ``cli.report.report_and_trades`` and its
     trades), side by side in order."""
     parts: list[str] = []
     figures: list[go.Figure] = []

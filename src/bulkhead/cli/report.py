@@ -64,12 +64,6 @@ def _shown(value: object, kind: str = "") -> str:
     return str(value)
 
 
-def report_data(
-    bot_name: str, budget: float, records: list[Any], since_ms: int | None
-) -> dict[str, Any]:
-    return report_and_trades(bot_name, budget, records, since_ms)[0]
-
-
 def report_and_trades(
     bot_name: str,
     budget: float,
@@ -254,15 +248,16 @@ def report(
     access = prepare_memory(fleet, workspace(spec), environ(spec))
     client = access.reader.client(socket_timeout=30)
     began = time.perf_counter()
+    stores = {bot.name: MemoryStore(client, bot.name) for bot in chosen}
     made = [
         report_and_trades(
             bot.name,
             float(bot.budget.amount),
-            MemoryStore(client, bot.name).trades(),
+            stores[bot.name].trades(),
             since_ms,
             bot.pairs,
             candle_folders(spec, bot.name),
-            regimes=MemoryStore(client, bot.name).regimes(),
+            regimes=stores[bot.name].regimes(),
             until_ms=until_ms,
         )
         for bot in chosen

@@ -18,9 +18,11 @@ from typing import Any
 from freqtrade.enums import RunMode
 from freqtrade.persistence import Trade
 
-from bulkhead.config.models import GuardRules
-from bulkhead.guard.engine import Emit, Guard, GuardMemory, InProcessMemory
+from bulkhead.config.guard_rules import GuardRules
+from bulkhead.freqtrade.candles import MINUTES
+from bulkhead.guard.engine import Emit, Guard
 from bulkhead.guard.insights import ClosedTrade
+from bulkhead.guard.state import GuardMemory, InProcessMemory
 from bulkhead.guard.wiring import RecorderGuardMemory, sink_from_config
 from bulkhead.logs import event
 from bulkhead.memory.recorder import Recorder
@@ -28,10 +30,6 @@ from bulkhead.memory.recorder import Recorder
 logger = logging.getLogger("bulkhead.guard")
 
 SIMULATED = {RunMode.BACKTEST, RunMode.HYPEROPT}
-TIMEFRAME_MINUTES = {
-    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
-    "6h": 360, "8h": 480, "12h": 720, "1d": 1440, "1w": 10080,
-}  # fmt: skip
 
 
 def build_guard(
@@ -52,7 +50,7 @@ def build_guard(
     else:
         memory = RecorderGuardMemory(recorder.store)
     sink = None if simulated else sink_from_config(config, os.environ)
-    minutes = TIMEFRAME_MINUTES.get(timeframe, 5)
+    minutes = MINUTES.get(timeframe, 5)
     guard = Guard(
         rules,
         budget,

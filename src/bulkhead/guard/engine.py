@@ -24,96 +24,29 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from bulkhead.config.models import GuardRules
+from bulkhead.config.guard_rules import GuardRules
 from bulkhead.guard import rules as r
 from bulkhead.guard.insights import ClosedTrade, Insight, derive
 from bulkhead.guard.rules import Decision, Regime, RegimeReading, Verdict
+from bulkhead.guard.state import (
+    ACTIVE,
+    ERROR_WINDOW,
+    HALTED,
+    ORDER,
+    READINGS_EVERY_S,
+    REDUCING,
+    UNKNOWN,
+    GuardMemory,
+    GuardState,
+    SinkReading,
+    StateSink,
+)
 
 logger = logging.getLogger("bulkhead.guard")
-
-ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
-#: from the laxest to the strictest
-_ORDER = (ACTIVE, REDUCING, HALTED)
-#: how far back exchange and strategy errors are counted
-ERROR_WINDOW = timedelta(minutes=10)
-#: how often the rules' readings are written when nothing else changed
-READINGS_EVERY_S = 5.0
-#: the state a sink reports when it could not be asked
-UNKNOWN = "UNKNOWN"
-
-
-@dataclass(frozen=True)
-class SinkReading:
-    """The gateway's view of the bot: its state and who set it, the critical upstream
-    answers of the last ten minutes as (ms, code), and the exchange's status."""
-
-    state: str
-    by: str = ""
-    errors: tuple[tuple[int, str], ...] = ()
-    exchange_status: str = ""
-
-
-class StateSink(Protocol):
-    """Where the trading state is enforced (the gateway). ``request`` asks for a state and
-    returns the state that holds afterwards with who set it; ``current`` reads it, with
-    what the gateway saw go wrong upstream. Both raise on failure (the guard then enforces
-    its own view locally)."""
-
-    def request(self, state: str, reason: str) -> tuple[str, str]: ...
-
-    def current(self) -> SinkReading: ...
-
-
-class GuardMemory(Protocol):
-    def load(self) -> dict[str, Any]: ...
-
-    def save(self, data: dict[str, Any]) -> None: ...
-
-
-class InProcessMemory:
-    """Backtests: the guard's state lives and dies with the process."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def load(self) -> dict[str, Any]:
-        return dict(self.data)
-
-    def save(self, data: dict[str, Any]) -> None:
-        self.data = dict(data)
-
-
-@dataclass
-class GuardState:
-    """What the guard remembers; plain numbers, so it round-trips through JSON."""
-
-    peak: float = 0.0
-    day: str = ""
-    day_start_equity: float = 0.0
-    week: str = ""
-    week_start_equity: float = 0.0
-    drawdown_tripped: bool = False
-    state: str = ACTIVE
-    reason: str = ""
-    exchange_errors: list[float] = field(default_factory=list)
-    strategy_errors: list[float] = field(default_factory=list)
-    #: the newest upstream error (ms) already counted, so a restart never counts one twice
-    errors_seen_ms: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GuardState:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            loaded = cls(**known)
-        except TypeError:
-            return cls()
-        if loaded.state not in (ACTIVE, REDUCING, HALTED):
-            loaded.state = HALTED  # nobody wrote that through here: trust nothing
-        return loaded
 
 
 @dataclass(frozen=True)
@@ -350,7 +283,7 @@ class Guard:
         except Exception as error:  # enforce locally, say so
             self.emit("guard_state_unsent", {"state": wanted, "error": str(error)[:200]})
             return wanted
-        return held if held in _ORDER else wanted
+        return held if held in ORDER else wanted
 
     def _sync_with_sink(self, equity: float) -> None:
         """Read the gateway's view every loop. Count the upstream errors it saw. Take a
@@ -366,7 +299,7 @@ class Guard:
         s, before = self.state, self.state.state
         self._count_upstream_errors(reading)
         held, by = reading.state, reading.by
-        if s.state != before or held in (s.state, UNKNOWN) or held not in _ORDER:
+        if s.state != before or held in (s.state, UNKNOWN) or held not in ORDER:
             return
         if held == ACTIVE and by not in ("", "guard"):  # the operator resumed
             s.peak = equity if math.isfinite(equity) else s.peak
@@ -376,7 +309,7 @@ class Guard:
             s.strategy_errors.clear()
             s.state, s.reason = ACTIVE, f"resumed by {by}"
             self.emit("guard_resumed", {"by": by, "equity": equity})
-        elif _ORDER.index(held) > _ORDER.index(s.state):  # tightened by someone else
+        elif ORDER.index(held) > ORDER.index(s.state):  # tightened by someone else
             s.state, s.reason = held, f"set by {by or 'the gateway'}"
         elif s.state == HALTED:  # our halt never arrived: again, the guard never lifts it
             self._send(HALTED, s.reason)
@@ -539,11 +472,3 @@ class Guard:
     def regime_of(self, pair: str) -> str:
         reading = self.regimes.get(pair)
         return reading.regime.value if reading is not None else Regime.UNKNOWN.value
-
-    def snapshot(self) -> dict[str, Any]:
-        """What ``bulkhead guard`` shows: the state and every rule against its limit."""
-        return asdict(self.state) | {"readings": self._shown_readings()}
-
-
-def utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)

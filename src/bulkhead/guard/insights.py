@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from bulkhead.config.models import InsightRules
+from bulkhead.config.guard_rules import InsightRules
 
 Z95 = 1.959963984540054
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from bulkhead.config.models import VolatilityRules
+from bulkhead.config.guard_rules import VolatilityRules
 
 # reason codes
 DRAWDOWN_LIMIT = "DRAWDOWN_LIMIT"

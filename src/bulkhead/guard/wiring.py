@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 import redis
 
-from bulkhead.guard.engine import SinkReading
+from bulkhead.guard.state import SinkReading
 from bulkhead.kucoin.signing import signed_headers
 from bulkhead.memory.keys import BotKeys
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkhead.config.models import GuardRules
-from bulkhead.guard.engine import ACTIVE, HALTED, REDUCING, Guard, InProcessMemory, SinkReading
+from bulkhead.config.guard_rules import GuardRules
+from bulkhead.guard.engine import Guard
+from bulkhead.guard.state import ACTIVE, HALTED, REDUCING, InProcessMemory, SinkReading
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

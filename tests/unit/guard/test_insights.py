@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bulkhead.config.models import GuardRules, InsightRules
-from bulkhead.guard.engine import Guard, InProcessMemory
+from bulkhead.config.guard_rules import GuardRules, InsightRules
+from bulkhead.guard.engine import Guard
 from bulkhead.guard.insights import ClosedTrade, derive
+from bulkhead.guard.state import InProcessMemory
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkhead.config.models import VolatilityRules
+from bulkhead.config.guard_rules import VolatilityRules
 from bulkhead.guard import rules as r
 from bulkhead.guard.rules import Decision, Regime
 
