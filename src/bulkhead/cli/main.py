@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from bulkhead import __version__
-from bulkhead.cli import backtest, bots, demo, deploy, gateway, memory, report, runtime, sim
+from bulkhead.cli import (
+    advisor,
+    backtest,
+    bots,
+    demo,
+    deploy,
+    gateway,
+    memory,
+    report,
+    runtime,
+    sim,
+)
 from bulkhead.cli.common import BulkheadGroup
 
 
@@ -36,6 +47,7 @@ def build_app() -> typer.Typer:
     backtest.register(app)
     gateway.register(app)
     report.register(app)
+    advisor.register(app)
     app.command()(version)
     return app
 

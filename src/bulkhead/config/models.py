@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bulkhead.config.advisor import AdvisorDeployment, BotAdvisor
 from bulkhead.config.guard_rules import GuardRules
 from bulkhead.config.problems import FieldProblem, Location, shown
 from bulkhead.config.secrets import Credentials, SecretRef
@@ -349,6 +350,7 @@ class Bot(_Strict):
     require_ip_whitelist: bool = False
     memory: MemorySection = MemorySection()
     risk: RiskSection = RiskSection()
+    advisor: BotAdvisor = BotAdvisor()
 
     @field_validator("subaccount")
     @classmethod
@@ -447,6 +449,7 @@ class Fleet(_Strict):
     )
     memory: MemoryDeployment = MemoryDeployment()
     gateway: GatewayDeployment = GatewayDeployment()
+    advisor: AdvisorDeployment | None = None
     bots: list[Bot] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -484,6 +487,11 @@ class Fleet(_Strict):
                     )
                 )
             live.setdefault(key, index)
+        problems += [
+            (("bots", index, "advisor", "enabled"), "needs an advisor: section (the provider)")
+            for index, bot in enumerate(self.bots)
+            if bot.advisor.enabled and self.advisor is None
+        ]
         if problems:
             raise FieldProblem(*problems)
         return self

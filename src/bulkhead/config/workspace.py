@@ -45,6 +45,12 @@ class BotPaths:
         return self.root / "supervisor.lock"
 
     @property
+    def advised_params(self) -> Path:
+        """Strategy parameters the advisor's accepted proposals set, by Freqtrade space;
+        laid over the spec's at every render, so they outlive restarts."""
+        return self.root / "advised_params.json"
+
+    @property
     def pid(self) -> Path:
         return self.root / "supervisor.pid"
 

@@ -68,3 +68,18 @@ def is_trading(paths: BotPaths, timeout_s: float = 1.0) -> bool:
     except (httpx.HTTPError, ValueError):
         return False
     return isinstance(health, dict) and health.get("last_process") is not None
+
+
+def reload_config(paths: BotPaths, timeout_s: float = 10.0) -> str:
+    """Ask the running Freqtrade to reload its config and strategy (its open trades stay:
+    they live in its database). What happened, in words; never raises."""
+    api = _api(paths)
+    if api is None:
+        return "the bot was never started: takes effect at its start"
+    base, auth = api
+    try:
+        with httpx.Client(base_url=base, auth=auth, timeout=timeout_s) as client:
+            client.post("/reload_config").raise_for_status()
+    except httpx.HTTPError as error:
+        return f"the bot did not reload ({type(error).__name__}): takes effect at its next start"
+    return "Freqtrade reloaded its config; open trades kept"

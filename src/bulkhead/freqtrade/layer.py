@@ -23,6 +23,7 @@ and logged; Bulkhead's own decision still comes after it. The risk guard attache
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +31,14 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 
 from bulkhead.freqtrade import guarding
+from bulkhead.guard.directives import Directives
 from bulkhead.guard.engine import Guard
 from bulkhead.logs import event
 from bulkhead.memory.recorder import Recorder
 
 logger = logging.getLogger("bulkhead.strategy")
+#: how often the advisor's and operator's directives are read from memory
+DIRECTIVES_EVERY_S = 10.0
 
 
 class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type hints
@@ -42,6 +46,7 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
 
     _bulkhead_recorder: Recorder | None = None
     _bulkhead_guard: Guard | None = None
+    _bulkhead_directives_at: float = float("-inf")
 
     # -- settings from the rendered config ----------------------------------------------
 
@@ -127,10 +132,26 @@ class BulkheadLayer(IStrategy):  # type: ignore[misc]  # freqtrade ships no type
         except Exception as error:  # memory down: the decision stands, the record waits
             event(logger, "insight_unrecorded", logging.WARNING, error=str(error)[:200])
 
+    def _follow_directives(self, guard: Guard) -> None:
+        """Every ``DIRECTIVES_EVERY_S``, the restraints in memory (``bh:{bot}:directives``);
+        memory down: the last ones read stay."""
+        recorder, now = self._bulkhead_recorder, time.monotonic()
+        if recorder is None or now < self._bulkhead_directives_at:
+            return
+        self._bulkhead_directives_at = now + DIRECTIVES_EVERY_S
+        try:
+            store = recorder.store()
+            raw = store.client.get(store.keys.directives)
+        except Exception as error:
+            event(logger, "directives_unread", logging.WARNING, error=str(error)[:200])
+            return
+        guard.follow(Directives.from_json(raw))
+
     def _guard_loop(self, current_time: datetime) -> None:
         guard = self._bulkhead_guard
         if guard is None:
             return
+        self._follow_directives(guard)
         profits, last, closed = guarding.closed_results(guard.trade_regimes)
         if guard.learning_due(current_time):
             guard.learn(current_time, closed)

@@ -30,6 +30,7 @@ from typing import Any
 
 from bulkhead.config.guard_rules import GuardRules
 from bulkhead.guard import rules as r
+from bulkhead.guard.directives import Directives, pause_verdict, stake_scale
 from bulkhead.guard.insights import ClosedTrade, Insight, derive
 from bulkhead.guard.rules import Decision, Regime, RegimeReading, Verdict
 from bulkhead.guard.state import (
@@ -101,6 +102,8 @@ class Guard:
         self._noted: set[str] = set()
         #: each trade's volatility regime at entry, by trade id (recorded at its fill)
         self.trade_regimes: dict[int, str] = {}
+        #: restraints the advisor or the operator set (``follow``)
+        self.directives = Directives()
 
     # -- memory -----------------------------------------------------------------------
 
@@ -369,6 +372,12 @@ class Guard:
             )
         return fresh
 
+    def follow(self, directives: Directives) -> None:
+        """Take the advisor's or operator's restraints into account from now on."""
+        if directives != self.directives:
+            self.emit("guard_directives", {"directives": directives.as_json().decode()})
+        self.directives = directives
+
     def _insight_verdict(self, pair: str, now: datetime) -> Verdict | None:
         insight = self.paused.get(pair)
         if insight is None:
@@ -402,6 +411,9 @@ class Guard:
         paused = self._insight_verdict(pair, now)
         if paused is not None:
             verdicts.append(paused)
+        directed = pause_verdict(self.directives, pair, int(now.timestamp() * 1000))
+        if directed is not None:
+            verdicts.append(directed)
         data = r.market_data(
             candle_times, volumes, now, self.timeframe, self.rules.stale_after_timeframes
         )
@@ -441,6 +453,10 @@ class Guard:
             scale *= self.stake_insight.scale
             insight = self.stake_insight
             cited.append(f"{r.INSIGHT_SCALE} insight={insight.id} scale={insight.scale:g}")
+        directed, citation = stake_scale(self.directives, int(self.wall_clock() * 1000))
+        if directed < 1.0:
+            scale *= directed
+            cited.append(citation)
         sizing = r.size_entry(
             proposed,
             self.budget,

@@ -51,6 +51,8 @@ BOT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 ROOT = "bh"
 #: the gateway's namespace: not covered by any bot's ACL user
 GATEWAY_ROOT = "bhgw"
+#: the advisor's keys: spend and audit, no bot user may touch them
+ADVISOR_ROOT = "bhllm"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,13 @@ class BotKeys:
         """The risk guard's memory: peak equity, period starts, readings (JSON string)."""
         return f"{self.prefix}guard"
 
+    @property
+    def directives(self) -> str:
+        """What the advisor (or the operator) told the guard: paused pairs and a stake
+        scale, each with an id and an end (JSON string). In the bot's reach on purpose: the
+        guard only ever tightens with it, so a bot writing it can at most restrain itself."""
+        return f"{self.prefix}directives"
+
 
 @dataclass(frozen=True)
 class GatewayKeys:
@@ -179,3 +188,50 @@ class GatewayKeys:
     def decisions(self) -> str:
         """The gateway's decisions about this bot's requests, newest last (a capped stream)."""
         return f"{self.prefix}decisions"
+
+
+@dataclass(frozen=True)
+class AdvisorKeys:
+    """The LLM advisor's spend, rate, breaker, proposals and audit: out of every bot's
+    reach (a bot that could write here could reset its own spend)."""
+
+    bot: str
+
+    def __post_init__(self) -> None:
+        if not BOT_NAME.match(self.bot):
+            raise ValueError(f"bot name {self.bot!r} cannot be used in a Redis key")
+
+    def spend(self, period: str) -> str:
+        """Spend of this bot in one calendar ``day:YYYY-MM-DD`` or ``month:YYYY-MM``:
+        ``spent``, ``reserved`` (1e-9 €), ``calls``, ``input_tokens``, ``output_tokens``,
+        ``alerted`` (the highest % alert sent)."""
+        return f"{ADVISOR_ROOT}:spend:{self.bot}:{period}"
+
+    @property
+    def calls(self) -> str:
+        """Times of this bot's calls in the last hour (sorted set), for ``calls_per_hour``."""
+        return f"{ADVISOR_ROOT}:calls:{self.bot}"
+
+    @property
+    def breaker(self) -> str:
+        """The circuit breaker: ``failures`` in a row, ``open_until_ms``, ``reason``."""
+        return f"{ADVISOR_ROOT}:breaker:{self.bot}"
+
+    @property
+    def advice(self) -> str:
+        """Proposals: field = proposal id, value = its JSON (status, kind, arguments...)."""
+        return f"{ADVISOR_ROOT}:advice:{self.bot}"
+
+    @property
+    def consultations(self) -> str:
+        """The audit trail: one entry per consultation (a capped stream)."""
+        return f"{ADVISOR_ROOT}:consultations:{self.bot}"
+
+
+def fleet_spend(period: str) -> str:
+    """The fleet's spend in one calendar day or month (fields as ``AdvisorKeys.spend``)."""
+    return f"{ADVISOR_ROOT}:spend:fleet:{period}"
+
+
+#: reservations not yet settled: field = id, value = JSON {keys, amount, deadline}
+ADVISOR_RESERVATIONS = f"{ADVISOR_ROOT}:reservations"

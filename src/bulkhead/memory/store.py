@@ -258,6 +258,15 @@ class MemoryStore:
         """The whole trade history, oldest first (by open time; ties by id as text)."""
         return from_json_many(TradeRecord, self._records(self.keys.trades, self.keys.trade_data))
 
+    def recent_trades(self, count: int) -> list[TradeRecord]:
+        """The newest ``count`` trades (by open time), oldest first: one round trip, and a
+        read that stays as cheap at 100,000 trades as at 1,000."""
+        ids: list[Any] = self.client.zrange(self.keys.trades, -count, -1) if count > 0 else []
+        if not ids:
+            return []
+        raw = self.client.hmget(self.keys.trade_data, ids)
+        return from_json_many(TradeRecord, [value for value in raw if value is not None])
+
     def orders(self) -> list[OrderRecord]:
         """Every filled order, oldest first (by fill time; ties by id as text)."""
         return from_json_many(OrderRecord, self._records(self.keys.orders, self.keys.order_data))

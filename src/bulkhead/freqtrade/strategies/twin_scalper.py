@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from freqtrade.persistence import Trade
-from freqtrade.strategy import IStrategy
+from freqtrade.strategy import IntParameter, IStrategy
 from pandas import DataFrame
 
 
@@ -25,8 +25,9 @@ class TwinScalper(IStrategy):  # type: ignore[misc]  # freqtrade ships no type h
 
     timeframe = "1m"
     can_short = False
-    #: Seconds to hold a position before ``custom_exit`` closes it at any price.
-    hold_seconds: ClassVar[float] = 10.0
+    #: Seconds to hold a position before ``custom_exit`` closes it at any price: a declared
+    #: parameter, so ``strategy.params`` and the advisor can set it within its bounds.
+    hold_seconds = IntParameter(3, 120, default=10, space="sell")
     # A backstop if custom_exit is switched off: take 0.1 % at once, else leave after a
     # minute at any price (-1: any result will do).
     minimal_roi: ClassVar[dict[str, float]] = {"0": 0.001, "1": -1}
@@ -62,4 +63,4 @@ class TwinScalper(IStrategy):  # type: ignore[misc]  # freqtrade ships no type h
         **kwargs: Any,
     ) -> str | None:
         held = (current_time - trade.open_date_utc).total_seconds()
-        return "rehearsal_done" if held >= self.hold_seconds else None
+        return "rehearsal_done" if held >= self.hold_seconds.value else None
