@@ -49,10 +49,12 @@ class ProposalStore:
         self.key = AdvisorKeys(bot).advice
 
     def save(self, record: dict[str, Any]) -> None:
+        """Written; past ``KEEP_PROPOSALS`` + 10 %, the oldest go in one sweep (not one read
+        of them all per save)."""
         self.client.hset(self.key, record["id"], json.dumps(record, sort_keys=True))
-        if self.client.hlen(self.key) > KEEP_PROPOSALS:
-            for old in self.all()[:-KEEP_PROPOSALS]:
-                self.client.hdel(self.key, old["id"])
+        if self.client.hlen(self.key) > KEEP_PROPOSALS * 11 // 10:
+            stale = [old["id"] for old in self.all()[:-KEEP_PROPOSALS]]
+            self.client.hdel(self.key, *stale)
 
     def get(self, proposal_id: str) -> dict[str, Any] | None:
         raw = self.client.hget(self.key, proposal_id[:64])

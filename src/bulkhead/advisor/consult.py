@@ -39,7 +39,13 @@ from bulkhead.advisor.context import (
     SecretInPrompt,
     refuse_secrets,
 )
-from bulkhead.advisor.providers import Conversation, ProviderTrouble, Reply, open_conversation
+from bulkhead.advisor.providers import (
+    Conversation,
+    ProviderTrouble,
+    Reply,
+    open_conversation,
+    sdk_client,
+)
 from bulkhead.advisor.review import review
 from bulkhead.advisor.spend import (
     Refusal,
@@ -131,9 +137,14 @@ class Advisor:
         self.proposals = ProposalStore(client, bot.name)
         self.memory = MemoryStore(client, bot.name)
         self.applier = Applier(client, bot, paths, parameters, reload, clock)
-        self._conversations = conversations or (
-            lambda system, user: open_conversation(settings.provider, api_key, system, user)
-        )
+        self._api_key = api_key
+        self._sdk: Any = None
+        self._conversations = conversations or self._open
+
+    def _open(self, system: str, user: str) -> Conversation:
+        if self._sdk is None:
+            self._sdk = sdk_client(self.settings.provider, self._api_key)
+        return open_conversation(self.settings.provider, self._sdk, system, user)
 
     # -- context ------------------------------------------------------------------------
 

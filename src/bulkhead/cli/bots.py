@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +27,7 @@ from bulkhead.config.models import Bot, Fleet
 from bulkhead.freqtrade.config import write_private
 from bulkhead.freqtrade.loading import StrategyRefused
 from bulkhead.freqtrade.stack import Stack, prepare
-from bulkhead.logs import JsonFormatter, event, setup_logging
+from bulkhead.logs import JsonFormatter, Redactor, event, setup_logging
 from bulkhead.plumbing import files as plumbing_files
 
 BotArgument = Annotated[str, typer.Argument(help="Bot name from the spec.")]
@@ -215,9 +215,47 @@ def run_bot(
         memory_heal=server.heal if server is not None else None,
         gateway_heal=None if environment_access(env, chosen.name) else _gateway_heal(spec),
         render=lambda _bot, bot_paths: stack.render(bot_paths),
+        advise=_advise(spec, chosen.name, env, redactor) if _advised(fleet, chosen, env) else None,
+        advise_every_s=fleet.advisor.every_minutes * 60 if fleet.advisor else 3600.0,
     )
     supervisor = Supervisor(settings)
     sys.exit(supervisor.run())
+
+
+def _advised(fleet: Fleet, bot: Bot, env: dict[str, str]) -> bool:
+    """Whether this supervisor consults the advisor: on for the bot, and on this machine
+    (the advisor's spend ledger needs the deployment's admin user, which a bot's container
+    is never given; there, `bulkhead advise` from the host does it)."""
+    from bulkhead.memory.deployment import connection_from_environment
+
+    on = fleet.advisor is not None and bot.advisor.enabled
+    return on and connection_from_environment(env) is None
+
+
+def _advise(spec: Path, bot: str, env: dict[str, str], redactor: Redactor) -> Callable[[], Any]:
+    """One consultation; the advisor is built at the first (its strategy loaded once), and
+    the secrets it knows join the log redactor."""
+    from bulkhead.advisor.consult import Advisor
+    from bulkhead.advisor.setup import build_advisor
+    from bulkhead.fleet.ftapi import reload_config
+    from bulkhead.memory.deployment import prepare_memory
+
+    built: list[Advisor] = []
+
+    def consult() -> Any:
+        if not built:
+            fleet = load(spec)
+            client = prepare_memory(fleet, workspace(spec), env).admin.client(socket_timeout=10)
+            paths = workspace(spec).bot(bot)
+            advisor = build_advisor(
+                fleet, bot, spec, client, env, reload=lambda: reload_config(paths)
+            )
+            for secret in advisor.secrets:
+                redactor.add(secret)
+            built.append(advisor)
+        return built[0].consult()
+
+    return consult
 
 
 def _gateway_heal(spec: Path) -> Callable[[], bool]:

@@ -123,7 +123,7 @@ class AdvisorDeployment(_Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     caps: AdvisorCaps = AdvisorCaps()
     breaker: Breaker = Breaker()
-    every_minutes: float = Field(default=60, ge=1, le=7 * 24 * 60)
+    every_minutes: float = Field(default=60, ge=0.5, le=7 * 24 * 60)
 
     @model_validator(mode="after")
     def _model_has_a_price(self) -> AdvisorDeployment:

@@ -27,6 +27,7 @@ from typing import IO, Any
 from pydantic import SecretStr
 
 from bulkhead.errors import BulkheadError
+from bulkhead.fleet.advising import AdviceSchedule
 from bulkhead.fleet.child import kill_group, last_error, start_child
 from bulkhead.fleet.environment import child_environment
 from bulkhead.fleet.gateway_access import (
@@ -113,6 +114,9 @@ class Supervisor:
     def __init__(self, settings: SupervisorSettings) -> None:
         self.settings = settings
         self.state = SupervisorState(backoff=dataclasses.replace(settings.backoff))
+        self.advice = (
+            AdviceSchedule(settings.advise, settings.advise_every_s) if settings.advise else None
+        )
 
     # -- entry point --------------------------------------------------------------------
 
@@ -424,6 +428,8 @@ class Supervisor:
             self._heal_memory()
             self._heal_gateway()
             self._log_metrics()
+            if self.advice is not None:
+                self.advice.tick(healthy)
             if not healthy and time.monotonic() - last_probe >= settings.health_every_s:
                 last_probe = time.monotonic()
                 if settings.healthy(settings.paths):

@@ -92,6 +92,9 @@ class SupervisorSettings:
     #: died: without it the bot can neither enter nor exit); None in containers, where
     #: Compose restarts it
     gateway_heal: Callable[[], bool] | None = None
+    #: one consultation of the LLM advisor about this bot (None: the advisor is off)
+    advise: Callable[[], Any] | None = None
+    advise_every_s: float = 3600.0
     #: the bot's Freqtrade config, its strategy files written (run-bot: the strategy stack)
     render: Callable[[Bot, BotPaths], dict[str, Any]] = render_freqtrade_config
 

@@ -81,7 +81,9 @@ def log_config(bot: Bot, paths: BotPaths) -> dict[str, Any]:
     """Freqtrade's own logging, as JSON lines through Bulkhead's redacting formatter.
 
     The formatter learns the secrets to redact from the environment variables that carry
-    them, so not even this file names them.
+    them, so not even this file names them. Loggers that exist already stay on: Freqtrade
+    applies this again at every ``reload_config``, and dictConfig's default would silence
+    Bulkhead's own (the guard, the recorder, the layer) from then on.
     """
     formatter = {
         "()": "bulkhead.logs.JsonFormatter",
@@ -90,6 +92,7 @@ def log_config(bot: Bot, paths: BotPaths) -> dict[str, Any]:
     }
     return {
         "version": 1,
+        "disable_existing_loggers": False,
         "formatters": {"json": formatter},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "json"},

@@ -273,7 +273,11 @@ def _bound_socket(host: str, port: int) -> socket.socket:
     Listening before uvicorn serves means a client that connects as soon as it reads
     the URL waits in the backlog instead of being refused.
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the protocol says TCP, and without it every keep-alive answer waits 40 ms for
+    # the client's delayed ACK (Nagle's algorithm between the headers and the body).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

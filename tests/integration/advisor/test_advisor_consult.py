@@ -266,3 +266,16 @@ def test_every_consultation_is_audited(
     assert audit["cost_eur"] > 0
     assert audit["input_tokens"] > 0
     assert API_KEY not in json.dumps(audit)
+
+
+def test_old_proposals_are_swept_keeping_the_newest(client: redis.Redis) -> None:
+    from bulkhead.advisor.advice import KEEP_PROPOSALS, ProposalStore
+
+    store = ProposalStore(client, BOT)
+    total = KEEP_PROPOSALS * 11 // 10 + 1
+    for index in range(total):
+        store.save({"id": f"p{index:05d}", "created_ms": index, "status": "noted"})
+    kept = store.all()
+    assert len(kept) == KEEP_PROPOSALS
+    assert kept[-1]["id"] == f"p{total - 1:05d}"
+    assert kept[0]["id"] == f"p{total - KEEP_PROPOSALS:05d}"
