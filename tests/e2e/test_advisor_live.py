@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,10 @@ def running(
             Step.tool_calls([_call("pause_pair", pair="XRP/USDT", reason="enough rehearsal")]),
         )
         text = SPEC_EXAMPLE.read_text().replace(EXAMPLE_TWIN_URL, rig.url)
-        # a trade every few seconds: Freqtrade's cooldown between trades off
+        # a trade every minute (Freqtrade's cooldown off), the first held for 60 s, so it is
+        # still open when the first consultation sets hold_seconds to 15
         text = text.replace("cooldown_period: {enabled: true", "cooldown_period: {enabled: false")
+        text = text.replace("params: {}}", "params: {hold_seconds: 60}}", 1)
         text = text.replace(
             "    memory: {}",
             "    memory: {}\n    advisor: {enabled: true, auto_apply: [write_insight, "
@@ -137,7 +140,8 @@ def test_the_advisor_is_consulted_while_the_bot_trades(
     )
     assert running_params["params"]["sell"]["hold_seconds"] == 15
     applied = botkit.events(paths.log, "advice_applied")
-    assert any("reloaded" in e["applied"] for e in applied), applied
+    (reload,) = [e for e in applied if "reloaded" in e["applied"]]
+    assert reload["applied"].startswith("hold_seconds: 60 -> 15"), reload
     # the guard inside Freqtrade follows the directives
     botkit.poll(
         "the guard to follow the pause",
@@ -153,6 +157,17 @@ def test_the_advisor_is_consulted_while_the_bot_trades(
     botkit.poll(
         "a trade after the reload", lambda: botkit.closed_trades(paths.database) >= 2, 90, diagnosis
     )
+    # the trade open across the reload was kept, and left by the new hold_seconds (15 s,
+    # not the 60 it entered under)
+    first_trade = botkit.rows(
+        paths.database, "SELECT open_date, close_date, exit_reason FROM trades WHERE id = 1"
+    )[0]
+    reloaded_at = datetime.fromisoformat(reload["time"]).replace(tzinfo=None)
+    opened = datetime.fromisoformat(first_trade["open_date"])
+    closed = datetime.fromisoformat(first_trade["close_date"])
+    assert opened < reloaded_at < closed, (first_trade, reload["time"])
+    assert first_trade["exit_reason"] == "rehearsal_done"
+    assert (closed - opened).total_seconds() < 55, first_trade
     scaled = [
         e
         for e in botkit.events(paths.freqtrade_log, "guard_decision")

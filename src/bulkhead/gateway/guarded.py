@@ -216,7 +216,8 @@ class BudgetHook:
         """Steps 3 to 5 (in a worker thread). ``final`` False: only the state (the first
         half of a market buy by size); the throttle counts the placement once, at the end."""
         try:
-            note = self._admit(bot, order)
+            # a buy's state is read inside its reservation (one round trip for both)
+            note = "" if final and order.side == "buy" else self._admit(bot, order)
             if not final:
                 return None
             if self.throttle.over(bot, limit := rules.orders_per_minute):
@@ -266,7 +267,9 @@ class BudgetHook:
                 raise _Refused(f"{BAD_ORDER} clientOid {order.client_oid} is in flight", True)
             self._in_flight.add(key)
         try:
-            decision = ledger.reserve(order.client_oid, cost, new=True)
+            decision = ledger.reserve(order.client_oid, cost, new=True, state=True)
+            if decision.state is not None:
+                raise _Refused(_state_refusal(*decision.state))
             if decision.in_use:
                 raise _Refused(decision.reason, True)
             if not decision.allowed:
@@ -315,21 +318,35 @@ class BudgetHook:
     def _settle(self, bot: str, reservation: Reservation, answer: Answer) -> None:
         outcome, code, order_id = _outcome(answer)
         oid = reservation.client_oid
+        fields = _fields(reservation, reservation.note, reservation.cost)
+        result = {"outcome": outcome, "code": code, "order_id": order_id or ""}
         if reservation.side == "buy":
             ledger = self.ledgers[bot]
             try:
                 if outcome == "accepted":
-                    ledger.accept(oid, order_id)
-                elif outcome == "refused":
+                    # the hot path: settled and recorded in one round trip
+                    record = {"kind": "order", "decision": "allow", **fields, **result}
+                    ledger.accept(
+                        oid, order_id, lambda pipe: self.states.record_in(pipe, bot, **record)
+                    )
+                    return
+                if outcome == "refused":
                     ledger.settle_order(oid, accepted=False)
                 else:
                     ledger.lost_answer(oid)
             except (LedgerUnavailable, redis.RedisError) as error:  # rebuilt later
                 failed = {"client_oid": oid, "outcome": outcome, "error": str(error)[:300]}
                 event(logger, "ledger_settle_failed", logging.ERROR, bot=bot, **failed)
-        fields = _fields(reservation, reservation.note, reservation.cost)
-        result = {"outcome": outcome, "code": code, "order_id": order_id or ""}
         self.states.record(bot, kind="order", decision="allow", **fields, **result)
+
+
+def _state_refusal(state: str, reason: str) -> str:
+    """The refusal of a buy the trading state stopped (as ``BudgetHook._admit`` words it)."""
+    if state == TradingState.REDUCING.value:
+        return f"{REDUCING} only sells pass ({reason})"
+    if state == TradingState.HALTED.value:
+        return f"{HALTED} {reason}".strip()
+    return f"{HALTED} unreadable state {state[:40]!r}"
 
 
 def _parse(request: Request, rules: OrderRules) -> _Order:

@@ -23,7 +23,7 @@ then; the next rebuild catches up from the exchange.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -65,6 +65,8 @@ class Decision:
     reason: str = ""
     #: refused because a new order's clientOid is already held (a malformed order)
     in_use: bool = False
+    #: refused by the trading state (``reserve(state=True)``): the state and its reason
+    state: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,23 +146,32 @@ class Ledger:
 
     # -- decisions ------------------------------------------------------------------------
 
-    def reserve(self, client_oid: str, worst_case_cost: Decimal, *, new: bool = False) -> Decision:
+    def reserve(
+        self, client_oid: str, worst_case_cost: Decimal, *, new: bool = False, state: bool = False
+    ) -> Decision:
         """Reserve a buy's worst-case cost, or refuse it with the numbers. Atomic.
 
         A clientOid already reserved passes again without a second reservation (a retry),
         unless ``new``: then it is refused as in use (checked in the same script, one
-        round trip)."""
+        round trip). ``state``: the bot's trading state is checked in the same script too;
+        anything but ACTIVE refuses, with ``Decision.state`` saying which (and why)."""
         cost = to_units(worst_case_cost)
         if cost <= 0:
             return Decision(False, f"BAD_ORDER cost={worst_case_cost}")
+        keys = [self.keys.ledger, self.keys.ledger_orders]
+        if state:
+            keys.append(self.keys.state)
         try:
             ok, cap, committed = self._call(
                 self._reserve,
-                [self.keys.ledger, self.keys.ledger_orders],
+                keys,
                 [client_oid, cost, self.budget, "1" if self.compound else "0", "1" if new else "0"],
             )
         except LedgerUnavailable as e:
             return Decision(False, f"{LEDGER_UNAVAILABLE} {e}")
+        if ok == 3:
+            held_by = _text(cap), _text(committed)
+            return Decision(False, f"{held_by[0]} {held_by[1]}".strip(), state=held_by)
         if ok == 2:
             return Decision(False, f"BAD_ORDER clientOid {client_oid} is in use", in_use=True)
         if ok:
@@ -198,14 +209,22 @@ class Ledger:
         else:
             self.cancel(client_oid)
 
-    def accept(self, client_oid: str, order_id: str | None) -> None:
+    def accept(
+        self,
+        client_oid: str,
+        order_id: str | None,
+        also: Callable[[Any], None] | None = None,
+    ) -> None:
         """``settle_order(accepted=True)`` and, with the exchange's ``order_id``, its map to
-        the clientOid (fills name the orderId), in one round trip."""
+        the clientOid (fills name the orderId), in one round trip; ``also`` adds its own
+        commands to that round trip (the decision record)."""
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.srem(self.keys.ledger_lost, client_oid)
                 if order_id:
                     pipe.hset(self.keys.ledger_oids, order_id, client_oid)
+                if also is not None:
+                    also(pipe)
                 pipe.execute()
         except _REDIS_DOWN as e:
             raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
@@ -337,3 +356,7 @@ class Ledger:
             reservations={oid: from_units(c) for oid, c in state.reservations.items()},
             lost=lost,
         )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

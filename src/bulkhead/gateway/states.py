@@ -153,15 +153,18 @@ class TradingStates:
 
         Best effort: a decision that cannot be recorded here is still in the logs."""
         with contextlib.suppress(*_REDIS_DOWN):
-            self.client.xadd(
-                GatewayKeys(bot).decisions,
-                {
-                    k: json.dumps(v) if isinstance(v, dict | list) else str(v)
-                    for k, v in fields.items()
-                },
-                maxlen=DECISIONS_KEPT,
-                approximate=True,
-            )
+            self.record_in(self.client, bot, **fields)
+
+    @staticmethod
+    def record_in(target: Any, bot: str, **fields: object) -> None:
+        """``record`` on ``target``: the client, or a pipeline sharing another write's
+        round trip."""
+        target.xadd(
+            GatewayKeys(bot).decisions,
+            {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in fields.items()},
+            maxlen=DECISIONS_KEPT,
+            approximate=True,
+        )
 
     def last_decisions(self, bot: str, count: int = 20) -> list[Decision]:
         """The newest ``count`` decisions, oldest first (none for a count of 0 or less)."""

@@ -279,3 +279,39 @@ def test_old_proposals_are_swept_keeping_the_newest(client: redis.Redis) -> None
     assert len(kept) == KEEP_PROPOSALS
     assert kept[-1]["id"] == f"p{total - 1:05d}"
     assert kept[0]["id"] == f"p{total - KEEP_PROPOSALS:05d}"
+
+
+def test_a_timeout_is_charged_at_its_worst_case_and_alerts_cross_their_levels(
+    client: redis.Redis, fake: Fake, wire: str, tmp_path: Path
+) -> None:
+    from bulkhead.advisor.spend import cost_nano
+
+    base, provider = fake
+    cap = {"openai": "0.002", "anthropic": "0.012"}[wire]  # a worst case is 55-75 % of it
+    fleet = make_fleet(base, wire, caps={"bot_daily_eur": cap}, retries=0)
+    advisor = make_advisor(client, fleet, tmp_path)
+    provider.add(Step.delay(3, Step.text("too late")))  # the client gives up after 2 s
+    outcome = advisor.consult()
+    assert outcome.outcome == "fallback"
+    assert outcome.reason.startswith("PROVIDER_TIMEOUT")
+    caps, price = advisor.settings.caps, advisor.settings.price
+    # it may have been billed: the worst case stands
+    assert outcome.cost_nano == cost_nano(price, outcome.input_tokens, caps.max_output_tokens)
+    usage = SpendLedger(client, caps).usage(BOT)["day"]
+    assert usage["spent_eur"] == outcome.cost_eur
+    events = MemoryStore(client, BOT).events(50)
+    alerts = [e["data"] for e in events if e["event"] == "llm_spend_alert"]
+    assert [a["percent"] for a in alerts if ":bot1:day" in a["scope"]] == [50]
+
+
+def test_a_huge_answer_is_kept_short_in_the_audit(
+    client: redis.Redis, fake: Fake, wire: str, tmp_path: Path
+) -> None:
+    base, provider = fake
+    advisor = make_advisor(client, make_fleet(base, wire), tmp_path)
+    provider.add(Step.huge(2_000_000, output_tokens=900))
+    outcome = advisor.consult()
+    assert outcome.outcome == "no_proposal"
+    ((_, fields),) = client.xrange(AdvisorKeys(BOT).consultations)
+    assert len(fields[b"data"]) < 20_000
+    assert directives(client) == Directives()

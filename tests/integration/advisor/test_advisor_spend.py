@@ -216,3 +216,12 @@ def test_no_interleaving_passes_any_cap(
         elif step[0] == "wait":
             clock.now += int(step[1])  # type: ignore[call-overload]
         assert_within_caps(client, ledger, ["alpha", "beta"])
+
+
+def test_days_and_months_follow_the_configured_time_zone() -> None:
+    from bulkhead.advisor.spend import periods
+
+    late = 1_798_759_800.0  # 2026-12-31 23:30 UTC
+    assert periods(late, "UTC").day == "day:2026-12-31"
+    paris = periods(late, "Europe/Paris")  # already 00:30 on New Year's Day
+    assert (paris.day, paris.month) == ("day:2027-01-01", "month:2027-01")

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from bulkhead.gateway.ledger import ExchangeState, Ledger, TradeFill
+from bulkhead.memory.keys import GatewayKeys
 from bulkhead.memory.server import ManagedRedis, bundled_redis_server
 
 XRP = "XRP-USDT"
@@ -262,3 +263,25 @@ def test_a_fill_reported_twice_counts_once_even_after_a_rebuild(ledger: Ledger) 
     assert ledger.sell_fill(XRP, D("10"), D("4"), D("0"), trade_id="t2") == D("0")
     assert ledger.snapshot() == rebuilt
     assert (rebuilt.positions[XRP].qty, rebuilt.realized) == (D("30"), D("-1.005"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "refused_as"),
+    [
+        ({"state": "HALTED", "reason": "KILL"}, ("HALTED", "KILL")),
+        ({"state": "REDUCING", "reason": "DRAWDOWN"}, ("REDUCING", "DRAWDOWN")),
+        ({"state": "PAUSED"}, ("PAUSED", "")),
+        ({"reason": "half written"}, ("", "half written")),
+    ],
+)
+def test_a_reservation_that_reads_the_state_refuses_unless_active(
+    ledger: Ledger, client: redis.Redis, stored: dict[str, str], refused_as: tuple[str, str]
+) -> None:
+    assert ledger.reserve("o-0", D("1"), state=True).allowed  # never set: ACTIVE
+    client.hset(GatewayKeys("alpha").state, mapping=stored)
+    decision = ledger.reserve("o-1", D("1"), state=True)
+    assert not decision.allowed
+    assert decision.state == refused_as
+    assert ledger.snapshot().committed == D("1")  # nothing reserved for o-1
+    client.hset(GatewayKeys("alpha").state, mapping={"state": "ACTIVE"})
+    assert ledger.reserve("o-1", D("1"), state=True).allowed
