@@ -175,7 +175,7 @@ class Advisor:
         try:
             self._consult(outcome, audit)
         except Fallback as fallback:
-            outcome.outcome, outcome.reason = "fallback", fallback.reason
+            outcome.outcome, outcome.reason = "fallback", self._scrub(fallback.reason)
             if fallback.failure:
                 self._failed(fallback.reason)
         else:
@@ -347,6 +347,14 @@ class Advisor:
         return record
 
     # -- records ------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any secret the advisor knows: a provider's error message may
+        echo what it was sent (a key, part of a prompt)."""
+        for secret in self.secrets:
+            if len(secret) >= 6:
+                text = text.replace(secret, "***")
+        return text
 
     def _failed(self, reason: str) -> None:
         try:

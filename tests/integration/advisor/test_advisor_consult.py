@@ -315,3 +315,26 @@ def test_a_huge_answer_is_kept_short_in_the_audit(
     ((_, fields),) = client.xrange(AdvisorKeys(BOT).consultations)
     assert len(fields[b"data"]) < 20_000
     assert directives(client) == Directives()
+
+
+def test_a_provider_error_echoing_the_key_is_recorded_without_it(
+    client: redis.Redis, fake: Fake, wire: str, tmp_path: Path
+) -> None:
+    base, provider = fake
+    advisor = make_advisor(client, make_fleet(base, wire, retries=0), tmp_path)
+    envelope = {
+        "openai": {"error": {"message": f"bad key {API_KEY}", "type": "invalid_request_error"}},
+        "anthropic": {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": f"bad key {API_KEY}"},
+        },
+    }[wire]
+    provider.add(Step.error(400, body=envelope))
+    outcome = advisor.consult()
+    assert outcome.reason.startswith("PROVIDER_REFUSED")
+    assert API_KEY not in outcome.reason
+    assert "***" in outcome.reason
+    recorded = json.dumps([e["data"] for e in MemoryStore(client, BOT).events(20)])
+    assert API_KEY not in recorded
+    audit = b"".join(f[b"data"] for _, f in client.xrange(AdvisorKeys(BOT).consultations))
+    assert API_KEY.encode() not in audit
