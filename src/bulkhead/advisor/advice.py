@@ -136,6 +136,8 @@ class Applier:
         """Into the advised parameters (kept over restarts) and the running parameter file,
         then Freqtrade reloads: its open trades stay (they are in its database)."""
         parameter = self.parameters[name]
+        if parameter.kind == "int":
+            value = int(value)  # 20.0 passed review as a whole number; Freqtrade wants 20
         advised = _json_file(self.paths.advised_params)
         advised.setdefault(parameter.space, {})[name] = value
         write_private(self.paths.advised_params, json.dumps(advised, indent=2) + "\n", 0o600)
