@@ -188,7 +188,7 @@ class OpenAIConversation:
             )
         except Exception as error:
             raise _trouble(error, self._sdk) from None
-        self.history.append(message.model_dump(exclude_none=True, mode="json"))
+        self.history.append(message.model_dump(exclude_none=True, mode="json", warnings=False))
         return reply
 
     def tool_results(self, reply: Reply, results: Sequence[tuple[str, str]]) -> None:
@@ -248,7 +248,7 @@ class AnthropicConversation:
                 usage.input_tokens if usage else None,
                 usage.output_tokens if usage else None,
             )
-            content = [b.model_dump(exclude_none=True, mode="json") for b in blocks]
+            content = [b.model_dump(exclude_none=True, mode="json", warnings=False) for b in blocks]
         except Exception as error:
             raise _trouble(error, self._sdk) from None
         self.history.append({"role": "assistant", "content": content})
