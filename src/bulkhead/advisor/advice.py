@@ -60,6 +60,13 @@ class ProposalStore:
         raw = self.client.hget(self.key, proposal_id[:64])
         return json.loads(raw) if raw else None
 
+    def recent(self, count: int) -> list[dict[str, Any]]:
+        """The newest ``count``, oldest first: ids sort by their creation time, so only
+        those few are read and parsed (what every consultation shows the model)."""
+        ids = sorted(_text(i) for i in self.client.hkeys(self.key))[-count:] if count > 0 else []
+        raw = self.client.hmget(self.key, ids) if ids else []
+        return [json.loads(value) for value in raw if value is not None]
+
     def all(self) -> list[dict[str, Any]]:
         """Oldest first."""
         records = [json.loads(v) for v in self.client.hvals(self.key)]
@@ -151,6 +158,10 @@ class Applier:
         if self.reload is None:
             return f"{done} (takes effect at the next start)"
         return f"{done}; {self.reload()}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _json_file(path: Path) -> dict[str, Any]:

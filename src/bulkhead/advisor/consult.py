@@ -163,7 +163,7 @@ class Advisor:
             guard_reason=reason,
             directives=Directives.from_json(self.client.get(BotKeys(name).directives)),
             insights=self.memory.insights()[-10:],
-            recent_advice=self.proposals.all()[-5:],
+            recent_advice=self.proposals.recent(5),
             regimes=self.memory.regimes(),
         )
 

@@ -279,6 +279,7 @@ def test_old_proposals_are_swept_keeping_the_newest(client: redis.Redis) -> None
     assert len(kept) == KEEP_PROPOSALS
     assert kept[-1]["id"] == f"p{total - 1:05d}"
     assert kept[0]["id"] == f"p{total - KEEP_PROPOSALS:05d}"
+    assert [p["id"] for p in store.recent(3)] == [f"p{i:05d}" for i in range(total - 3, total)]
 
 
 def test_a_timeout_is_charged_at_its_worst_case_and_alerts_cross_their_levels(
