@@ -1,13 +1,16 @@
 """``bulkhead demo``: the whole MVP on one machine, with no account and no money.
 
 A KuCoin twin (master with 10,000 USDT, sub-account bot1 with 100 USDT and a trade-only
-key), one bot live against it under supervision, and a status view that refreshes.
-Ctrl-C (or SIGTERM) stops the bot, then the twin, and leaves nothing running.
+key), one bot live against it under supervision, its LLM advisor consulting a fake
+provider on this machine every 30 seconds, and a status view that refreshes. Ctrl-C (or
+SIGTERM) stops the bot, then the twin, and leaves nothing running.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import tempfile
 import time
@@ -29,11 +32,24 @@ from bulkhead.memory.deployment import prepare_memory, stop_embedded
 from bulkhead.memory.server import Connection, MemoryUnavailable
 from bulkhead.memory.summary import brief
 from bulkhead.sim.engine import Twin, TwinConfigError
+from bulkhead.sim.llm import Step, serve_fake_provider
 from bulkhead.sim.server import TwinServer, prepare
 from bulkhead.sim.tour import books
 
 #: the key of sub-account bot1 the demo bot trades with (examples/sim.yaml has it)
 DEMO_KEY = "bot1-trade"
+#: what the fake LLM answers the demo's first consultations (then: no_change)
+DEMO_ANSWERS = (
+    Step.tool_calls(
+        [
+            ("write_insight", '{"text": "TwinScalper pays two fees per round trip for no edge"}'),
+            ("adjust_stake_scale", '{"scale": 0.75, "reason": "no edge: smaller stakes"}'),
+        ],
+        input_tokens=1800,
+        output_tokens=90,
+    ),
+    Step.tool_calls([("pause_pair", '{"pair": "DOGE/USDT", "reason": "not one of ours"}')]),
+)
 
 
 def _event_line(event: LoggedEvent) -> str:
@@ -66,7 +82,34 @@ def _memory_view(reader: Connection, bot: str) -> str:
     )
 
 
-def _screen(bot: Bot, spec: Path, paths: BotPaths, twin: Twin, reader: Connection) -> str:
+def _advisor_view(admin: Connection, spec: Path, bot: str) -> list[str]:
+    """Calls, spend and the newest proposals of the bot's advisor."""
+    from bulkhead.advisor.advice import ProposalStore
+    from bulkhead.advisor.spend import SpendLedger
+
+    settings = load_fleet(spec).advisor
+    if settings is None:
+        return ["  off"]
+    try:
+        client = admin.client(socket_timeout=2)
+        day = SpendLedger(client, settings.caps).usage(bot)["day"]
+        proposals = ProposalStore(client, bot).recent(3)
+    except Exception as error:  # a view: never a reason to stop the demo
+        return [f"  unavailable ({type(error).__name__})"]
+    lines = [
+        f"  {day['calls']} calls today, {day['spent_eur']:.6f} EUR of {day['cap_eur']:.2f} "
+        f"({settings.provider.model} prices)"
+    ]
+    lines += [
+        f"  {p.get('status', '?'):8} {p.get('kind', '?')} {json.dumps(p.get('arguments'))[:70]}"
+        for p in proposals
+    ]
+    return lines
+
+
+def _screen(
+    bot: Bot, spec: Path, paths: BotPaths, twin: Twin, reader: Connection, admin: Connection
+) -> str:
     return "\n".join(
         [
             f"bulkhead demo  {datetime.now():%H:%M:%S}  (Ctrl-C stops everything)",
@@ -81,6 +124,9 @@ def _screen(bot: Bot, spec: Path, paths: BotPaths, twin: Twin, reader: Connectio
             "",
             "the bot's memory (Redis, read-only user):",
             _memory_view(reader, bot.name),
+            "",
+            "its LLM advisor (a fake provider on this machine; bulkhead advice list bot1):",
+            *_advisor_view(admin, spec, bot.name),
         ]
     )
 
@@ -115,9 +161,15 @@ def demo(
     if credential is None:
         raise TwinConfigError(f"scenario {scenario}: the demo trades with a key named {DEMO_KEY}")
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    with TwinServer(prepared.twin) as server:
+    llm_key = secrets.token_hex(16)
+    with TwinServer(prepared.twin) as server, serve_fake_provider(llm_key) as (llm_url, llm):
+        llm.add(*DEMO_ANSWERS)
         spec = write_demo_spec(
-            directory, _template(), server.url, {k: str(v) for k, v in credential.items()}
+            directory,
+            _template(),
+            server.url,
+            {k: str(v) for k, v in credential.items()},
+            advisor=(llm_url, llm_key),
         )
         bot = load_fleet(spec).bots[0]
         paths = Workspace.for_spec(spec).bot(bot.name)
@@ -129,10 +181,10 @@ def demo(
             typer.echo(f"starting {bot.name} (live, through the gateway)...")
             result = local.start_detached(bot.name, spec, paths)
             typer.echo(f"{bot.name}: {result.state} {result.detail}")
-            reader = prepare_memory(load_fleet(spec), Workspace.for_spec(spec)).reader
+            access = prepare_memory(load_fleet(spec), Workspace.for_spec(spec))
             started = time.monotonic()
             while duration == 0 or time.monotonic() - started < duration:
-                screen = _screen(bot, spec, paths, prepared.twin, reader)
+                screen = _screen(bot, spec, paths, prepared.twin, access.reader, access.admin)
                 if os.isatty(1):
                     typer.echo("\033[2J\033[H", nl=False)
                 typer.echo(screen)

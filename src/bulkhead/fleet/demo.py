@@ -4,6 +4,7 @@ it, and the bot's latest decisions read from its logs."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,47 @@ SHOWN_EVENTS = (
 SHOWN_FIELDS = ("pair", "reason", "side", "amount", "price", "passed")
 
 
+#: the demo's advisor: the fake provider on this machine, consulted every 30 s
+DEMO_ADVISOR = """
+advisor:
+  provider: {{kind: openai, model: gpt-4o-mini, api_key: {{env: DEMO_LLM_API_KEY}},
+             base_url: "{url}", timeout_seconds: 5}}
+  every_minutes: 0.5
+"""
+
+
 def write_demo_spec(
-    directory: Path, template: str, twin_url: str, credential: dict[str, str]
+    directory: Path,
+    template: str,
+    twin_url: str,
+    credential: dict[str, str],
+    advisor: tuple[str, str] | None = None,
 ) -> Path:
     """bulkhead.yaml (``template`` pointed at ``twin_url``) and, owner-only from its first
     byte, the .env holding bot1's key (``credential``: the twin's apiKey, secret,
-    passphrase) in ``directory``; the spec's path."""
+    passphrase) in ``directory``; the spec's path. ``advisor``: the URL and key of an LLM
+    provider (the fake) that bot1's advisor consults, its key in the .env too."""
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "bulkhead.yaml"
-    spec.write_text(template.replace(TEMPLATE_TWIN_URL, twin_url))
-    write_private(
-        directory / ".env",
+    text = template.replace(TEMPLATE_TWIN_URL, twin_url)
+    env = (
         f"BOT1_KUCOIN_API_KEY={credential['apiKey']}\n"
         f"BOT1_KUCOIN_API_SECRET={credential['secret']}\n"
-        f"BOT1_KUCOIN_API_PASSPHRASE={credential['passphrase']}\n",
+        f"BOT1_KUCOIN_API_PASSPHRASE={credential['passphrase']}\n"
     )
+    if advisor is not None:
+        url, key = advisor
+        text = re.sub(
+            r"^(    memory: \{\}.*)$",
+            r"\1\n    advisor: {enabled: true}",
+            text,
+            count=1,
+            flags=re.M,
+        )
+        text += DEMO_ADVISOR.format(url=url)
+        env += f"DEMO_LLM_API_KEY={key}\n"
+    spec.write_text(text)
+    write_private(directory / ".env", env)
     return spec
 
 

@@ -70,3 +70,18 @@ def test_decisions_take_the_last_six_of_each_log_then_the_last_eight(tmp_path: P
     _log(paths.freqtrade_log, *entries("f"))
     pairs = [event.fields["pair"] for event in recent_decisions(paths)]
     assert pairs == ["s8", "s9", "f4", "f5", "f6", "f7", "f8", "f9"]
+
+
+def test_the_demo_spec_switches_bot1s_advisor_on_against_the_given_provider(tmp_path: Path):
+    from bulkhead.cli.bots import _template
+    from bulkhead.config.loader import load_fleet
+
+    spec = write_demo_spec(
+        tmp_path, _template(), "http://127.0.0.1:4242", CREDENTIAL, ("http://127.0.0.1:9", "k" * 32)
+    )
+    fleet = load_fleet(spec)
+    assert fleet.bots[0].advisor.enabled
+    assert fleet.advisor is not None
+    assert fleet.advisor.provider.base_url == "http://127.0.0.1:9"
+    assert "k" * 32 not in spec.read_text()
+    assert (tmp_path / ".env").read_text().splitlines()[-1] == "DEMO_LLM_API_KEY=" + "k" * 32
