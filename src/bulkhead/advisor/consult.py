@@ -218,7 +218,7 @@ class Advisor:
                 raise Fallback("NONSENSE every tool call was invalid", failure=True)
             if not retry:
                 return
-            conversation.tool_results(reply, results)
+            conversation.tool_results(results)
 
     def _call(
         self, conversation: Conversation, offered: list[dict[str, Any]], outcome: Outcome

@@ -50,7 +50,7 @@ class Conversation(Protocol):
 
     def ask(self, tools: Sequence[dict[str, Any]], max_tokens: int) -> Reply: ...
 
-    def tool_results(self, reply: Reply, results: Sequence[tuple[str, str]]) -> None: ...
+    def tool_results(self, results: Sequence[tuple[str, str]]) -> None: ...
 
     def wire_text(self, tools: Sequence[dict[str, Any]]) -> str:
         """Everything the next ``ask`` sends, for the worst-case token count."""
@@ -191,7 +191,7 @@ class OpenAIConversation:
         self.history.append(message.model_dump(exclude_none=True, mode="json", warnings=False))
         return reply
 
-    def tool_results(self, reply: Reply, results: Sequence[tuple[str, str]]) -> None:
+    def tool_results(self, results: Sequence[tuple[str, str]]) -> None:
         self.history += [
             {"role": "tool", "tool_call_id": call_id, "content": content}
             for call_id, content in results
@@ -254,7 +254,7 @@ class AnthropicConversation:
         self.history.append({"role": "assistant", "content": content})
         return reply
 
-    def tool_results(self, reply: Reply, results: Sequence[tuple[str, str]]) -> None:
+    def tool_results(self, results: Sequence[tuple[str, str]]) -> None:
         self.history.append(
             {
                 "role": "user",
