@@ -18,6 +18,7 @@ call paid for in advance and every step on the record.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -178,8 +179,12 @@ class Advisor:
             outcome.outcome, outcome.reason = "fallback", self._scrub(fallback.reason)
             if fallback.failure:
                 self._failed(fallback.reason)
+        except redis.RedisError as error:  # memory down: no call, nothing applied after it
+            outcome.outcome = "fallback"
+            outcome.reason = f"MEMORY_UNAVAILABLE {type(error).__name__}"
         else:
-            self.breaker.succeeded()
+            with contextlib.suppress(redis.RedisError):
+                self.breaker.succeeded()
         self._record(outcome, audit)
         return outcome
 

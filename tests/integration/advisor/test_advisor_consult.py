@@ -339,3 +339,17 @@ def test_a_provider_error_echoing_the_key_is_recorded_without_it(
     assert API_KEY not in recorded
     audit = b"".join(f[b"data"] for _, f in client.xrange(AdvisorKeys(BOT).consultations))
     assert API_KEY.encode() not in audit
+
+
+def test_memory_down_means_no_call_and_a_clear_fallback(fake: Fake, tmp_path: Path) -> None:
+    from bulkhead.memory.server import ManagedRedis, bundled_redis_server
+
+    base, provider = fake
+    server = ManagedRedis(tmp_path / "redis", bundled_redis_server())
+    client = server.ensure_running().client(socket_timeout=2, socket_connect_timeout=1)
+    advisor = make_advisor(client, make_fleet(base, "openai"), tmp_path)
+    server.stop()
+    outcome = advisor.consult()
+    assert outcome.outcome == "fallback"
+    assert outcome.reason.startswith("MEMORY_UNAVAILABLE")
+    assert provider.received == []
