@@ -73,6 +73,8 @@ MAX_RETRY_WAIT_S = 10.0
 RETRYABLE = frozenset({"rate_limited", "server", "timeout"})
 #: how much of the model's answer the audit keeps
 KEEP_ANSWER = 4000
+#: tool calls read from one answer; the rest are refused unread
+MAX_CALLS = 10
 
 Conversations = Callable[[str, str], Conversation]
 
@@ -213,11 +215,16 @@ class Advisor:
                 return
             outcome.outcome = "advised"
             results, retry = [], False
-            for call in reply.calls[:10]:
+            for call in reply.calls[:MAX_CALLS]:
                 record = self._handle(call.name, call.arguments, context, outcome.id, now_ms)
                 outcome.proposals.append(record)
                 results.append((call.id, f"{record['status']}: {record['reason']}"[:500]))
                 retry |= record["status"] == "refused"
+            # every call gets its answer (the protocols want one each), the excess unread
+            results += [
+                (call.id, f"refused: TOO_MANY_CALLS at most {MAX_CALLS} per answer")
+                for call in reply.calls[MAX_CALLS:]
+            ]
             all_refused = all(r["status"] == "refused" for r in outcome.proposals)
             if all_refused and _round + 1 == caps.max_tool_rounds:
                 raise Fallback("NONSENSE every tool call was invalid", failure=True)
@@ -418,7 +425,7 @@ def _shown_reply(reply: Reply) -> dict[str, Any]:
             {"name": c.name[:64], "arguments": json.dumps(c.arguments)[:KEEP_ANSWER]}
             if isinstance(c.arguments, dict)
             else {"name": c.name[:64], "arguments": str(c.arguments)[:KEEP_ANSWER]}
-            for c in reply.calls[:10]
+            for c in reply.calls[:MAX_CALLS]
         ],
         "input_tokens": reply.input_tokens,
         "output_tokens": reply.output_tokens,

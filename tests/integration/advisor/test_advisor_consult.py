@@ -353,3 +353,17 @@ def test_memory_down_means_no_call_and_a_clear_fallback(fake: Fake, tmp_path: Pa
     assert outcome.outcome == "fallback"
     assert outcome.reason.startswith("MEMORY_UNAVAILABLE")
     assert provider.received == []
+
+
+def test_a_flood_of_tool_calls_is_read_only_up_to_its_limit(
+    client: redis.Redis, fake: Fake, wire: str, tmp_path: Path
+) -> None:
+    from bulkhead.advisor.consult import MAX_CALLS
+
+    base, provider = fake
+    advisor = make_advisor(client, make_fleet(base, wire), tmp_path)
+    flood = [call("write_insight", text=f"note {n}") for n in range(40)]
+    provider.add(Step.tool_calls(flood))
+    outcome = advisor.consult()
+    assert len(outcome.proposals) == MAX_CALLS
+    assert len(MemoryStore(client, BOT).insights()) == MAX_CALLS
