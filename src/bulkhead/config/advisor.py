@@ -7,8 +7,9 @@ default; a model missing from the price table is refused here, not treated as fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -154,3 +155,17 @@ class BotAdvisor(_Strict):
     min_stake_scale: float = Field(default=0.25, gt=0, le=1)
     #: how long a pause or a stake scale it sets lasts
     directive_hours: float = Field(default=24, gt=0, le=24 * 30)
+
+
+def without_provider(
+    bots: Sequence[Any], advisor: AdvisorDeployment | None
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """The bots that switch the advisor on in a spec with no ``advisor:`` section (where
+    ``Fleet`` reports them)."""
+    if advisor is not None:
+        return []
+    return [
+        (("bots", index, "advisor", "enabled"), "needs an advisor: section (the provider)")
+        for index, bot in enumerate(bots)
+        if bot.advisor.enabled
+    ]

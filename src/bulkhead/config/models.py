@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from bulkhead.config.advisor import AdvisorDeployment, BotAdvisor
+from bulkhead.config.advisor import AdvisorDeployment, BotAdvisor, without_provider
 from bulkhead.config.guard_rules import GuardRules
 from bulkhead.config.problems import FieldProblem, Location, shown
 from bulkhead.config.secrets import Credentials, SecretRef
@@ -487,11 +487,7 @@ class Fleet(_Strict):
                     )
                 )
             live.setdefault(key, index)
-        problems += [
-            (("bots", index, "advisor", "enabled"), "needs an advisor: section (the provider)")
-            for index, bot in enumerate(self.bots)
-            if bot.advisor.enabled and self.advisor is None
-        ]
+        problems += without_provider(self.bots, self.advisor)
         if problems:
             raise FieldProblem(*problems)
         return self
