@@ -72,6 +72,8 @@ def _retry_after(error: Any) -> float | None:
 def _trouble(error: Exception, sdk: Any) -> ProviderTrouble:
     """One SDK's error as a ``ProviderTrouble`` (the class names are the same in both)."""
     detail = f"{type(error).__name__}: {str(error)[:200]}"
+    if isinstance(error, AnswerTooLarge) or isinstance(error.__cause__, AnswerTooLarge):
+        return ProviderTrouble("too_large", detail, billed=True)
     if isinstance(error, sdk.APITimeoutError):
         return ProviderTrouble("timeout", detail, billed=True)
     if isinstance(error, sdk.APIConnectionError):
@@ -112,15 +114,50 @@ def sdk_client(config: AdvisorProvider, api_key: str) -> Any:
     )
 
 
+#: the most bytes of one answer read: a legitimate one (max_output_tokens of tool calls) is
+#: tens of kilobytes; a bigger one is refused before the SDK parses it
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class AnswerTooLarge(Exception):
+    """An answer past ``MAX_ANSWER_BYTES``: not read further."""
+
+
 def _no_delay() -> Any:
-    """A transport whose connections send at once (TCP_NODELAY). The SDKs keep a
-    connection alive between calls and write a request's headers and body apart; with
-    Nagle's algorithm on, the body then waits for the server's delayed ACK, 40 ms on Linux."""
+    """A transport whose connections send at once (TCP_NODELAY), and that reads at most
+    ``MAX_ANSWER_BYTES`` of an answer. The SDKs keep a connection alive between calls and
+    write a request's headers and body apart; with Nagle's algorithm on, the body then
+    waits for the server's delayed ACK, 40 ms on Linux."""
     import socket
 
     import httpx2
 
-    return httpx2.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    class Bounded(httpx2.SyncByteStream):
+        def __init__(self, stream: Any) -> None:
+            self.stream = stream
+
+        def __iter__(self) -> Any:
+            read = 0
+            for chunk in self.stream:
+                read += len(chunk)
+                if read > MAX_ANSWER_BYTES:
+                    raise AnswerTooLarge(f"an answer over {MAX_ANSWER_BYTES} bytes")
+                yield chunk
+
+        def close(self) -> None:
+            self.stream.close()
+
+    class Transport(httpx2.HTTPTransport):
+        def handle_request(self, request: Any) -> Any:
+            response = super().handle_request(request)
+            declared = response.headers.get("content-length", "0")
+            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                response.close()
+                raise AnswerTooLarge(f"an answer of {declared} bytes")
+            response.stream = Bounded(response.stream)
+            return response
+
+    return Transport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
 
 
 @dataclass

@@ -305,16 +305,23 @@ def test_a_timeout_is_charged_at_its_worst_case_and_alerts_cross_their_levels(
     assert [a["percent"] for a in alerts if ":bot1:day" in a["scope"]] == [50]
 
 
-def test_a_huge_answer_is_kept_short_in_the_audit(
+def test_a_huge_answer_is_refused_unread_and_a_large_one_kept_short(
     client: redis.Redis, fake: Fake, wire: str, tmp_path: Path
 ) -> None:
+    from bulkhead.advisor.providers import MAX_ANSWER_BYTES
+
     base, provider = fake
-    advisor = make_advisor(client, make_fleet(base, wire), tmp_path)
-    provider.add(Step.huge(2_000_000, output_tokens=900))
-    outcome = advisor.consult()
-    assert outcome.outcome == "no_proposal"
-    ((_, fields),) = client.xrange(AdvisorKeys(BOT).consultations)
-    assert len(fields[b"data"]) < 20_000
+    advisor = make_advisor(client, make_fleet(base, wire, retries=0), tmp_path)
+    provider.add(Step.huge(MAX_ANSWER_BYTES + 1000, output_tokens=900))
+    refused = advisor.consult()
+    assert refused.outcome == "fallback"
+    assert refused.reason.startswith("PROVIDER_TOO_LARGE")
+    assert refused.cost_eur > 0  # it was generated, so it may be billed: the worst case
+    provider.add(Step.huge(MAX_ANSWER_BYTES // 2, output_tokens=900))
+    kept = advisor.consult()
+    assert kept.outcome == "no_proposal"
+    last = client.xrevrange(AdvisorKeys(BOT).consultations, count=1)[0][1]
+    assert len(last[b"data"]) < 20_000
     assert directives(client) == Directives()
 
 
