@@ -29,7 +29,7 @@ from bulkhead.config.workspace import BotPaths
 from bulkhead.guard.directives import Directives, Pause
 from bulkhead.memory.keys import AdvisorKeys, BotKeys
 from bulkhead.memory.store import MemoryStore
-from bulkhead.plumbing import write_private
+from bulkhead.plumbing import as_text, write_private
 
 #: proposals kept per bot (the oldest go first)
 KEEP_PROPOSALS = 1000
@@ -63,7 +63,7 @@ class ProposalStore:
     def recent(self, count: int) -> list[dict[str, Any]]:
         """The newest ``count``, oldest first: ids sort by their creation time, so only
         those few are read and parsed (what every consultation shows the model)."""
-        ids = sorted(_text(i) for i in self.client.hkeys(self.key))[-count:] if count > 0 else []
+        ids = sorted(as_text(i) for i in self.client.hkeys(self.key))[-count:] if count > 0 else []
         raw = self.client.hmget(self.key, ids) if ids else []
         return [json.loads(value) for value in raw if value is not None]
 
@@ -158,10 +158,6 @@ class Applier:
         if self.reload is None:
             return f"{done} (takes effect at the next start)"
         return f"{done}; {self.reload()}"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _json_file(path: Path) -> dict[str, Any]:

@@ -158,16 +158,17 @@ class Advisor:
             state, reason = str(record.state), record.reason
         except Exception:
             state, reason = "UNKNOWN", "the gateway's state could not be read"
+        records = self.memory.recent_trades(RECENT_TRADES)
         return BotContext(
             bot=self.bot,
-            records=self.memory.recent_trades(RECENT_TRADES),
+            records=records,
             parameters=self.parameters,
             guard_state=state,
             guard_reason=reason,
             directives=Directives.from_json(self.client.get(BotKeys(name).directives)),
             insights=self.memory.insights()[-10:],
             recent_advice=self.proposals.recent(5),
-            regimes=self.memory.regimes(),
+            regimes=self.memory.regimes([r.trade_id for r in records]),
         )
 
     # -- the consultation ---------------------------------------------------------------

@@ -101,7 +101,7 @@ def sdk_client(config: AdvisorProvider, api_key: str) -> Any:
             base_url=f"{base.rstrip('/')}/v1" if base else None,
             timeout=config.timeout_seconds,
             max_retries=0,
-            http_client=openai.DefaultHttpxClient(transport=_no_delay()),
+            http_client=openai.DefaultHttpxClient(transport=_transport()),
         )
     import anthropic
 
@@ -110,7 +110,7 @@ def sdk_client(config: AdvisorProvider, api_key: str) -> Any:
         base_url=config.base_url,
         timeout=config.timeout_seconds,
         max_retries=0,
-        http_client=anthropic.DefaultHttpxClient(transport=_no_delay()),
+        http_client=anthropic.DefaultHttpxClient(transport=_transport()),
     )
 
 
@@ -123,7 +123,7 @@ class AnswerTooLarge(Exception):
     """An answer past ``MAX_ANSWER_BYTES``: not read further."""
 
 
-def _no_delay() -> Any:
+def _transport() -> Any:
     """A transport whose connections send at once (TCP_NODELAY), and that reads at most
     ``MAX_ANSWER_BYTES`` of an answer. The SDKs keep a connection alive between calls and
     write a request's headers and body apart; with Nagle's algorithm on, the body then

@@ -27,6 +27,7 @@ import redis
 from bulkhead.config.advisor import AdvisorCaps, Price
 from bulkhead.memory.keys import ADVISOR_RESERVATIONS, AdvisorKeys, fleet_spend
 from bulkhead.memory.scripts import register
+from bulkhead.plumbing import as_text
 
 NANO = Decimal(1_000_000_000)
 #: alert levels, % of a cap
@@ -142,14 +143,14 @@ class SpendLedger:
         )
         if int(answer[0]) == 1:
             return reservation
-        code = _text(answer[1])
+        code = as_text(answer[1])
         if code == "CAP":
             index = int(answer[2]) - 1
             numbers = {
-                "spent_eur": eur(_text(answer[3])),
-                "reserved_eur": eur(_text(answer[4])),
+                "spent_eur": eur(as_text(answer[3])),
+                "reserved_eur": eur(as_text(answer[4])),
                 "call_eur": eur(amount),
-                "cap_eur": eur(_text(answer[5])),
+                "cap_eur": eur(as_text(answer[5])),
             }
             return Refusal("CAP", SCOPES[index], numbers)
         return Refusal(
@@ -173,10 +174,10 @@ class SpendLedger:
         )
         return [
             Alert(
-                _text(answer[i]),
+                as_text(answer[i]),
                 int(answer[i + 1]),
-                eur(_text(answer[i + 2])),
-                eur(_text(answer[i + 3])),
+                eur(as_text(answer[i + 2])),
+                eur(as_text(answer[i + 3])),
             )
             for i in range(0, len(answer), 4)
         ]
@@ -188,7 +189,7 @@ class SpendLedger:
         shown: dict[str, dict[str, Any]] = {}
         for period, label in ((when.day, "day"), (when.month, "month")):
             key = AdvisorKeys(bot).spend(period) if bot else fleet_spend(period)
-            raw = {_text(k): _text(v) for k, v in self.client.hgetall(key).items()}
+            raw = {as_text(k): as_text(v) for k, v in self.client.hgetall(key).items()}
             cap = caps[f"{'bot' if bot else 'fleet'}_{label}"]
             spent = int(raw.get("spent", 0))
             shown[label] = {
@@ -209,7 +210,3 @@ def worst_case_input_tokens(texts: Sequence[str], messages: int) -> int:
     less than a byte) plus each message's framing. Over-reserves about four times, which
     at advisor prices is fractions of a cent, and is never too low."""
     return sum(len(t.encode()) for t in texts) + 16 * messages + 64
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -39,6 +39,17 @@ def _advisor(spec: Path, bot: str, *, calls: bool = True) -> Any:
     )
 
 
+def _proposals(spec: Path, bot: str) -> Any:
+    """The bot's proposals, read with the admin user; no strategy loaded, no provider key."""
+    from bulkhead.advisor.advice import ProposalStore
+    from bulkhead.memory.deployment import prepare_memory
+
+    fleet = load(spec)
+    chosen = select(fleet, bot)[0]
+    access = prepare_memory(fleet, workspace(spec), environ(spec))
+    return ProposalStore(access.admin.client(socket_timeout=10), chosen.name)
+
+
 def advise(bot: BotArgument, spec: SpecOption = DEFAULT_SPEC) -> None:
     """Consult the LLM about BOT now: its proposals are reviewed, applied where the spec's
     advisor.auto_apply allows, the others wait for `bulkhead advice accept`. Every cap is
@@ -80,8 +91,7 @@ def advice_list(
     """BOT's proposals, newest last: id, status, kind, arguments, reason."""
     if status is not None and status not in STATUSES:
         raise fail(f"--status {status[:20]!r}: choose one of {', '.join(STATUSES)}")
-    advisor = _advisor(spec, bot, calls=False)
-    shown = [p for p in advisor.proposals.all() if status is None or p.get("status") == status]
+    shown = [p for p in _proposals(spec, bot).all() if status is None or p.get("status") == status]
     for proposal in shown[-limit:]:
         typer.echo(_line(proposal))
     if not shown:
@@ -94,7 +104,7 @@ def advice_show(
     spec: SpecOption = DEFAULT_SPEC,
 ) -> None:
     """One proposal in full, as JSON."""
-    record = _advisor(spec, bot, calls=False).proposals.get(proposal_id)
+    record = _proposals(spec, bot).get(proposal_id)
     if record is None:
         raise fail(f"{bot} has no proposal {proposal_id[:64]!r} (see bulkhead advice list)")
     typer.echo(json.dumps(record, indent=2, sort_keys=True))

@@ -23,6 +23,7 @@ import typer
 
 from bulkhead.cli.bots import _template
 from bulkhead.cli.runtime import STATUS_HEADER, render_table, status_rows
+from bulkhead.config.advisor import AdvisorDeployment
 from bulkhead.config.loader import load_fleet
 from bulkhead.config.models import Bot
 from bulkhead.config.workspace import BotPaths, Workspace
@@ -82,12 +83,11 @@ def _memory_view(reader: Connection, bot: str) -> str:
     )
 
 
-def _advisor_view(admin: Connection, spec: Path, bot: str) -> list[str]:
+def _advisor_view(admin: Connection, settings: AdvisorDeployment | None, bot: str) -> list[str]:
     """Calls, spend and the newest proposals of the bot's advisor."""
     from bulkhead.advisor.advice import ProposalStore
     from bulkhead.advisor.spend import SpendLedger
 
-    settings = load_fleet(spec).advisor
     if settings is None:
         return ["  off"]
     try:
@@ -108,7 +108,13 @@ def _advisor_view(admin: Connection, spec: Path, bot: str) -> list[str]:
 
 
 def _screen(
-    bot: Bot, spec: Path, paths: BotPaths, twin: Twin, reader: Connection, admin: Connection
+    bot: Bot,
+    spec: Path,
+    paths: BotPaths,
+    twin: Twin,
+    reader: Connection,
+    admin: Connection,
+    advisor: AdvisorDeployment | None,
 ) -> str:
     return "\n".join(
         [
@@ -126,7 +132,7 @@ def _screen(
             _memory_view(reader, bot.name),
             "",
             "its LLM advisor (a fake provider on this machine; bulkhead advice list bot1):",
-            *_advisor_view(admin, spec, bot.name),
+            *_advisor_view(admin, advisor, bot.name),
         ]
     )
 
@@ -181,10 +187,13 @@ def demo(
             typer.echo(f"starting {bot.name} (live, through the gateway)...")
             result = local.start_detached(bot.name, spec, paths)
             typer.echo(f"{bot.name}: {result.state} {result.detail}")
-            access = prepare_memory(load_fleet(spec), Workspace.for_spec(spec))
+            fleet = load_fleet(spec)
+            access = prepare_memory(fleet, Workspace.for_spec(spec))
             started = time.monotonic()
             while duration == 0 or time.monotonic() - started < duration:
-                screen = _screen(bot, spec, paths, prepared.twin, access.reader, access.admin)
+                screen = _screen(
+                    bot, spec, paths, prepared.twin, access.reader, access.admin, fleet.advisor
+                )
                 if os.isatty(1):
                     typer.echo("\033[2J\033[H", nl=False)
                 typer.echo(screen)

@@ -44,6 +44,7 @@ from bulkhead.gateway.ledger_model import (
 )
 from bulkhead.memory import scripts
 from bulkhead.memory.keys import GatewayKeys
+from bulkhead.plumbing import as_text
 
 BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
 LEDGER_UNAVAILABLE = "LEDGER_UNAVAILABLE"
@@ -170,7 +171,7 @@ class Ledger:
         except LedgerUnavailable as e:
             return Decision(False, f"{LEDGER_UNAVAILABLE} {e}")
         if ok == 3:
-            held_by = _text(cap), _text(committed)
+            held_by = as_text(cap), as_text(committed)
             return Decision(False, f"{held_by[0]} {held_by[1]}".strip(), state=held_by)
         if ok == 2:
             return Decision(False, f"BAD_ORDER clientOid {client_oid} is in use", in_use=True)
@@ -356,7 +357,3 @@ class Ledger:
             reservations={oid: from_units(c) for oid, c in state.reservations.items()},
             lost=lost,
         )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

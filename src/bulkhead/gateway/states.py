@@ -30,6 +30,7 @@ import redis
 from bulkhead.errors import TemporaryError
 from bulkhead.memory import scripts
 from bulkhead.memory.keys import GatewayKeys
+from bulkhead.plumbing import as_text
 
 #: how many decisions each bot's stream keeps (approximately: MAXLEN ~)
 DECISIONS_KEPT = 10_000
@@ -85,7 +86,7 @@ class TradingStates:
             raise StateUnavailable(f"trading state of {bot}: Redis unreachable ({e})") from e
         if not raw:
             return StateRecord(TradingState.ACTIVE)
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
         try:
             state = TradingState(fields.get("state", ""))
         except ValueError:
@@ -143,7 +144,7 @@ class TradingStates:
             )
         except _REDIS_DOWN as e:
             raise StateUnavailable(f"trading state of {bot}: Redis unreachable ({e})") from e
-        return bool(granted), _text(held), _text(by)
+        return bool(granted), as_text(held), as_text(by)
 
     def halt(self, bot: str, reason: str, *, by: str = "gateway") -> StateRecord:
         return self.set(bot, TradingState.HALTED, reason, by=by)
@@ -176,13 +177,11 @@ class TradingStates:
             raise StateUnavailable(f"decisions of {bot}: Redis unreachable ({e})") from e
         found = []
         for entry_id, fields in reversed(list(entries or [])):
-            at_ms = int(_text(entry_id).split("-")[0])
-            found.append(Decision(at_ms, {_text(k): _text(v) for k, v in (fields or {}).items()}))
+            at_ms = int(as_text(entry_id).split("-")[0])
+            found.append(
+                Decision(at_ms, {as_text(k): as_text(v) for k, v in (fields or {}).items()})
+            )
         return found
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _now_ms() -> int:

@@ -43,7 +43,7 @@ import redis
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import MemoryStore, now_ms
-from bulkhead.plumbing import open_private
+from bulkhead.plumbing import as_text, open_private
 
 FORMAT_VERSION = 1
 KINDS = ("trade", "order", "event", "equity_fine", "equity_coarse", "insight", "meta")
@@ -65,10 +65,6 @@ class _Snapshot:
     meta: dict[str, str]
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _read(store: MemoryStore) -> _Snapshot:
     client, keys = store.client, store.keys
     return _Snapshot(
@@ -78,7 +74,7 @@ def _read(store: MemoryStore) -> _Snapshot:
         equity_fine=_equity(client, keys.equity_fine),
         equity_coarse=_equity(client, keys.equity_coarse),
         insights=_insights(client, keys),
-        meta={_s(k): _s(v) for k, v in _any(client.hgetall(keys.meta)).items()},
+        meta={as_text(k): as_text(v) for k, v in _any(client.hgetall(keys.meta)).items()},
     )
 
 
@@ -92,24 +88,24 @@ def _events(client: redis.Redis, keys: BotKeys) -> Iterator[tuple[str, dict[str,
     while True:
         page: Any = client.xrange(keys.events, min=start, max="+", count=EVENT_PAGE)
         for entry_id, entry in page:
-            yield _s(entry_id), {_s(k): _s(v) for k, v in entry.items()}
+            yield as_text(entry_id), {as_text(k): as_text(v) for k, v in entry.items()}
         if len(page) < EVENT_PAGE:
             return
-        start = f"({_s(page[-1][0])}"
+        start = f"({as_text(page[-1][0])}"
 
 
 def _equity(client: redis.Redis, key: str) -> list[tuple[int, str]]:
     """(ms, value text) per point: the text is kept so a restored member is the same."""
     points = []
     for member in _any(client.zrange(key, 0, -1)):
-        at, _, value = _s(member).partition(":")
+        at, _, value = as_text(member).partition(":")
         points.append((int(at), value))
     return points
 
 
 def _insights(client: redis.Redis, keys: BotKeys) -> list[tuple[dict[str, str], int | None]]:
     """Each live insight's hash with its remaining TTL (None: it does not expire)."""
-    ids = [_s(i) for i in _any(client.zrange(keys.insights, 0, -1))]
+    ids = [as_text(i) for i in _any(client.zrange(keys.insights, 0, -1))]
     pipe = client.pipeline(transaction=False)
     for insight_id in ids:
         pipe.hgetall(keys.insight(insight_id))
@@ -118,7 +114,9 @@ def _insights(client: redis.Redis, keys: BotKeys) -> list[tuple[dict[str, str], 
     found = []
     for raw, ttl in zip(replies[::2], replies[1::2], strict=True):
         if raw:  # expired between the index read and now: nothing to keep
-            found.append(({_s(k): _s(v) for k, v in raw.items()}, int(ttl) if ttl > 0 else None))
+            found.append(
+                ({as_text(k): as_text(v) for k, v in raw.items()}, int(ttl) if ttl > 0 else None)
+            )
     return found
 
 

@@ -23,12 +23,12 @@ from bulkhead.memory.export import (
     RESERVED,
     WRITE_CHUNK,
     _any,
-    _s,
     _stream_id,
 )
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import MemoryStore, now_ms
+from bulkhead.plumbing import as_text
 
 
 class ImportRefused(OperatorError, ValueError):
@@ -72,7 +72,7 @@ def _last_stream_id(client: redis.Redis, key: str) -> tuple[int, int]:
         info: Any = client.xinfo_stream(key)
     except redis.ResponseError:  # no such stream yet
         return 0, 0
-    return _stream_id(_s(info["last-generated-id"]))
+    return _stream_id(as_text(info["last-generated-id"]))
 
 
 @dataclass

@@ -37,6 +37,7 @@ from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord
 from bulkhead.memory.store import DAY_MS, READ_CHUNK, MemoryStore
 from bulkhead.memory.store import now_ms as clock_ms
+from bulkhead.plumbing import as_text
 
 #: fine equity points folded per script call (keeps each call short on a busy server)
 EQUITY_BATCH = 5_000
@@ -64,10 +65,6 @@ class PruneReport:
     @property
     def changed(self) -> bool:
         return any(self.as_dict().values())
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _target(target: MemoryStore | redis.Redis, bot: str | None) -> tuple[redis.Redis, BotKeys]:
@@ -131,7 +128,7 @@ def prune_due(
     """
     now = clock_ms() if now_ms is None else now_ms
     last = store.client.hget(store.keys.meta, PRUNED_FIELD)
-    if last is not None and now - int(_s(last)) < every_s * 1000:
+    if last is not None and now - int(as_text(last)) < every_s * 1000:
         return None
     report = prune(store, retention, now_ms=now)
     store.client.hset(store.keys.meta, PRUNED_FIELD, str(now))
@@ -170,7 +167,7 @@ def _prune_equity(
 
 def _prune_insights(client: redis.Redis, keys: BotKeys) -> int:
     script = scripts.register(client, "prune_insights")
-    ids = [_s(member) for member in client.zrange(keys.insights, 0, -1)]
+    ids = [as_text(member) for member in client.zrange(keys.insights, 0, -1)]
     removed = 0
     for start in range(0, len(ids), ID_BATCH):
         chunk = ids[start : start + ID_BATCH]
@@ -185,7 +182,7 @@ def _prune_trades(client: redis.Redis, keys: BotKeys, cutoff: int) -> tuple[int,
     the script checks each again, atomically, before deleting.
     """
     opened: Any = client.zrangebyscore(keys.trades, "-inf", f"({cutoff}")
-    candidate_ids = [_s(i) for i in opened]
+    candidate_ids = [as_text(i) for i in opened]
     doomed: list[str] = []
     for start in range(0, len(candidate_ids), READ_CHUNK):
         chunk = candidate_ids[start : start + READ_CHUNK]
@@ -223,5 +220,5 @@ def _orders_by_trade(
     for order_id, raw in stored.items():
         trade_id = str(OrderRecord.from_json(raw).trade_id)
         if trade_id in trade_ids:
-            found.setdefault(trade_id, []).append(_s(order_id))
+            found.setdefault(trade_id, []).append(as_text(order_id))
     return found

@@ -17,7 +17,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ import redis
 from bulkhead.memory import scripts
 from bulkhead.memory.keys import BotKeys
 from bulkhead.memory.records import OrderRecord, TradeRecord, from_json_many
+from bulkhead.plumbing import as_text
 
 DAY_MS = 86_400_000
 READ_CHUNK = 2_000
@@ -176,13 +177,21 @@ class MemoryStore:
         breakdowns by regime."""
         self.client.hset(self.keys.regimes, str(trade_id), regime[:20])
 
-    def regimes(self) -> dict[int, str]:
-        """Each recorded trade's regime at entry, by trade id."""
-        raw: Any = self.client.hgetall(self.keys.regimes)
+    def regimes(self, trade_ids: Sequence[int] | None = None) -> dict[int, str]:
+        """Each recorded trade's regime at entry, by trade id; only ``trade_ids``' when
+        given (one HMGET, not the whole history)."""
+        raw: Any
+        if trade_ids is None:
+            raw = self.client.hgetall(self.keys.regimes)
+        elif trade_ids:
+            values = self.client.hmget(self.keys.regimes, list(trade_ids))
+            raw = {i: v for i, v in zip(trade_ids, values, strict=True) if v is not None}
+        else:
+            raw = {}
         found = {}
         for key, value in (raw or {}).items():
             with contextlib.suppress(ValueError):
-                found[int(_s(key))] = _s(value)
+                found[int(as_text(key))] = as_text(value)
         return found
 
     def record_event(self, name: str, data: dict[str, Any]) -> str:
@@ -237,7 +246,7 @@ class MemoryStore:
                 pipe.hgetall(key_of(item))
             for raw in pipe.execute():
                 if raw:
-                    yield {_s(k): _s(v) for k, v in raw.items()}
+                    yield {as_text(k): as_text(v) for k, v in raw.items()}
 
     def _records(self, index: str, data: str) -> list[bytes]:
         """The JSON of every record of one class, in index order, in one round trip.
@@ -252,7 +261,7 @@ class MemoryStore:
         return [value for value in map(raw.get, ids) if value is not None]
 
     def trade_ids(self) -> list[str]:
-        return [_s(i) for i in self.client.zrange(self.keys.trades, 0, -1)]
+        return [as_text(i) for i in self.client.zrange(self.keys.trades, 0, -1)]
 
     def trades(self) -> list[TradeRecord]:
         """The whole trade history, oldest first (by open time; ties by id as text)."""
@@ -276,9 +285,9 @@ class MemoryStore:
         rows: Any = self.client.xrevrange(self.keys.events, count=count)
         return [
             {
-                "id": _s(entry_id),
-                "event": _s(fields[b"event"]),
-                "data": json.loads(_s(fields.get(b"data", b"{}"))),
+                "id": as_text(entry_id),
+                "event": as_text(fields[b"event"]),
+                "data": json.loads(as_text(fields.get(b"data", b"{}"))),
             }
             for entry_id, fields in reversed(rows)
         ]
@@ -287,12 +296,12 @@ class MemoryStore:
         key = self.keys.equity_coarse if coarse else self.keys.equity_fine
         points = []
         for member in self.client.zrange(key, 0, -1):
-            at, _, value = _s(member).partition(":")
+            at, _, value = as_text(member).partition(":")
             points.append((int(at), float(value)))
         return points
 
     def insights(self) -> list[dict[str, str]]:
-        ids = [_s(i) for i in self.client.zrange(self.keys.insights, 0, -1)]
+        ids = [as_text(i) for i in self.client.zrange(self.keys.insights, 0, -1)]
         return list(self._hashes(ids, self.keys.insight))
 
     def memory_used(self) -> int:
@@ -301,7 +310,3 @@ class MemoryStore:
         for key in self.client.scan_iter(match=self.keys.pattern, count=1000):
             total += int(self.client.memory_usage(key) or 0)
         return total
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
