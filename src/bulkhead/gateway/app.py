@@ -17,7 +17,7 @@ Order of a request, each step refusing in KuCoin's envelope:
    asking for its trading state, never forwarded;
 7. an order placement passes the order hook first (the budget ledger's reserve; it may
    refuse, e.g. 200004), then goes upstream re-signed with the bot's real key, and the
-   hook settles from the answer (including a lost one).
+   hook settles from the answer (including a lost one) while the answer goes back.
 
 Every refusal is a structured log event (``gateway_refused``) naming the bot when known,
 the call and the code, and so is every state-changing request forwarded
@@ -75,6 +75,8 @@ class OrderHook(Protocol):
 
     async def settle(self, bot: str, reservation: object, answer: Answer) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class PassThrough:
     """The default order hook: reserves nothing, refuses nothing."""
@@ -83,6 +85,9 @@ class PassThrough:
         return None
 
     async def settle(self, bot: str, reservation: object, answer: Answer) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
 
@@ -127,6 +132,8 @@ class GatewayApp:
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         #: the latest refusals, oldest first (the log has them all)
         self.refusals: deque[Refusal] = deque(maxlen=MAX_KEPT_REFUSALS)
+        #: settlements still running after their answer went back to the bot
+        self._settling: set[asyncio.Task[None]] = set()
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -158,6 +165,8 @@ class GatewayApp:
                 await self.upstream.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.settled()
+                await self.order_hook.close()
                 await self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -214,8 +223,7 @@ class GatewayApp:
         answer = await self.upstream.forward(request, real)
         self.trouble.note(bot, answer)
         if rule.places_order:
-            # the settlement must happen even if the bot hangs up meanwhile
-            await asyncio.shield(self.order_hook.settle(bot, reservation, answer))
+            self._settle(bot, reservation, answer)
         # every state-changing request is recorded with what came of it
         event(
             logger,
@@ -228,6 +236,27 @@ class GatewayApp:
             outcome=answer.outcome,
         )
         return _answered(answer)
+
+    def _settle(self, bot: str, reservation: object, answer: Answer) -> None:
+        """Settle the placement while its answer goes back to the bot: the reservation was
+        made before the order left, and settling only confirms or shrinks it, so the bot
+        need not wait for the ledger's bookkeeping (a Redis write and its fsync). A task of
+        its own, so it runs to its end even if the bot hangs up meanwhile."""
+        task = asyncio.get_running_loop().create_task(
+            self.order_hook.settle(bot, reservation, answer)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    @property
+    def settling(self) -> int:
+        """How many settlements are under way (answered placements not yet settled)."""
+        return len(self._settling)
+
+    async def settled(self) -> None:
+        """Wait for every settlement under way (at shutdown, so none is cut off)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
 
     def _refuse(
         self, bot: str | None, method: str, path: str, error: KucoinError, reason: str

@@ -52,6 +52,7 @@ from bulkhead.kucoin import envelope
 from bulkhead.kucoin.envelope import KucoinError
 from bulkhead.kucoin.http import Request
 from bulkhead.logs import event
+from bulkhead.memory import aio
 
 logger = logging.getLogger("bulkhead.gateway")
 
@@ -193,15 +194,27 @@ class BudgetHook:
             order = _parse(request, rules)
             if not rules.orders_allowed:
                 raise _Refused(f"{DRY_RUN} this bot runs dry: it places no orders")
+            note = ""
+            if order.side == "sell" or order.needs_ask:
+                # a buy's state is read inside its reservation (one round trip for both); a
+                # market buy by size's before its price is asked for (a halted bot's buys
+                # cost no upstream request), and read again by the reservation
+                note = await self._run(self._admit, bot, order)
+            if self.throttle.over(bot, limit := rules.orders_per_minute):
+                await self._run(
+                    self._halt, bot, reason := f"{ORDER_RATE} n={limit + 1} limit={limit}/min"
+                )
+                raise _Refused(reason)
+            if order.side == "sell":
+                allowed = Reservation("sell", order.symbol, order.client_oid, Decimal(0), note)
+            else:
+                ask = await self._ask(order.symbol) if order.needs_ask else None
+                allowed = await self._reserve_buy(bot, order, rules, ask)
         except _Refused as refused:
             raise await self._run(self._refuse, bot, order, refused) from None
-        ask = None
-        if order.needs_ask:
-            # a market buy by size: ask for the price only once the state lets buys through
-            # (a halted bot's buys cost no upstream request); the state is read again below
-            await self._run(self._decide, bot, order, rules, None, False)
-            ask = await self._ask(order.symbol)
-        return await self._run(self._decide, bot, order, rules, ask, True)
+        fields = _fields(order, allowed.note, allowed.cost)
+        event(logger, "gateway_decision", logging.INFO, bot=bot, decision="allow", **fields)
+        return allowed
 
     async def _ask(self, symbol: str) -> Decimal | None:
         try:
@@ -210,29 +223,6 @@ class BudgetHook:
             event(logger, "best_ask_failed", logging.WARNING, symbol=symbol, error=str(error)[:300])
             return None
         return ask if ask is not None and ask.is_finite() and ask > 0 else None
-
-    def _decide(
-        self, bot: str, order: _Order, rules: OrderRules, ask: Decimal | None, final: bool
-    ) -> Reservation | None:
-        """Steps 3 to 5 (in a worker thread). ``final`` False: only the state (the first
-        half of a market buy by size); the throttle counts the placement once, at the end."""
-        try:
-            # a buy's state is read inside its reservation (one round trip for both)
-            note = "" if final and order.side == "buy" else self._admit(bot, order)
-            if not final:
-                return None
-            if self.throttle.over(bot, limit := rules.orders_per_minute):
-                self._halt(bot, reason := f"{ORDER_RATE} n={limit + 1} limit={limit}/min")
-                raise _Refused(reason)
-            if order.side == "sell":
-                allowed = Reservation("sell", order.symbol, order.client_oid, Decimal(0), note)
-            else:
-                allowed = self._reserve_buy(bot, order, rules, ask)
-        except _Refused as refused:
-            raise self._refuse(bot, order, refused) from None
-        fields = _fields(order, allowed.note, allowed.cost)
-        event(logger, "gateway_decision", logging.INFO, bot=bot, decision="allow", **fields)
-        return allowed
 
     def _admit(self, bot: str, order: _Order) -> str:
         try:
@@ -250,7 +240,7 @@ class BudgetHook:
             raise _Refused(f"{REDUCING} only sells pass ({state.reason})")
         return ""
 
-    def _reserve_buy(
+    async def _reserve_buy(
         self, bot: str, order: _Order, rules: OrderRules, ask: Decimal | None
     ) -> Reservation:
         ledger = self.ledgers.get(bot)
@@ -268,7 +258,7 @@ class BudgetHook:
                 raise _Refused(f"{BAD_ORDER} clientOid {order.client_oid} is in flight", True)
             self._in_flight.add(key)
         try:
-            decision = ledger.reserve(order.client_oid, cost, new=True, state=True)
+            decision = await ledger.reserve_on_loop(order.client_oid, cost, new=True, state=True)
             if decision.state is not None:
                 raise _Refused(_state_refusal(*decision.state))
             if decision.in_use:
@@ -308,29 +298,42 @@ class BudgetHook:
         """Never raises: the order has gone (or not); the reconciler repairs what fails."""
         if not isinstance(reservation, Reservation):
             return
+        outcome, code, order_id = _outcome(answer)
+        fields = _fields(reservation, reservation.note, reservation.cost)
+        record = {"kind": "order", "decision": "allow", **fields}
+        record.update(outcome=outcome, code=code, order_id=order_id or "")
         try:
-            await self._run(self._settle, bot, reservation, answer)
+            if reservation.side == "buy" and outcome == "accepted":
+                await self._accept(bot, reservation.client_oid, order_id, record)
+            else:
+                await self._run(self._settle, bot, reservation, outcome, record)
         except Exception:
             logger.exception("settling %s's order failed", bot)
         finally:
             if reservation.side == "buy":
                 self._release_claim((bot, reservation.client_oid))
 
-    def _settle(self, bot: str, reservation: Reservation, answer: Answer) -> None:
-        outcome, code, order_id = _outcome(answer)
+    async def _accept(
+        self, bot: str, client_oid: str, order_id: str | None, record: dict[str, str]
+    ) -> None:
+        """The hot path: an accepted buy settled and recorded in one round trip."""
+        try:
+            await self.ledgers[bot].accept_on_loop(
+                client_oid, order_id, lambda pipe: self.states.record_in(pipe, bot, **record)
+            )
+        except (LedgerUnavailable, redis.RedisError) as error:  # rebuilt later
+            failed = {"client_oid": client_oid, "outcome": "accepted", "error": str(error)[:300]}
+            event(logger, "ledger_settle_failed", logging.ERROR, bot=bot, **failed)
+            await self._run(lambda: self.states.record(bot, **record))
+
+    def _settle(
+        self, bot: str, reservation: Reservation, outcome: str, record: dict[str, str]
+    ) -> None:
+        """A sell, or a buy refused or lost (in a worker thread)."""
         oid = reservation.client_oid
-        fields = _fields(reservation, reservation.note, reservation.cost)
-        result = {"outcome": outcome, "code": code, "order_id": order_id or ""}
         if reservation.side == "buy":
             ledger = self.ledgers[bot]
             try:
-                if outcome == "accepted":
-                    # the hot path: settled and recorded in one round trip
-                    record = {"kind": "order", "decision": "allow", **fields, **result}
-                    ledger.accept(
-                        oid, order_id, lambda pipe: self.states.record_in(pipe, bot, **record)
-                    )
-                    return
                 if outcome == "refused":
                     ledger.settle_order(oid, accepted=False)
                 else:
@@ -338,7 +341,11 @@ class BudgetHook:
             except (LedgerUnavailable, redis.RedisError) as error:  # rebuilt later
                 failed = {"client_oid": oid, "outcome": outcome, "error": str(error)[:300]}
                 event(logger, "ledger_settle_failed", logging.ERROR, bot=bot, **failed)
-        self.states.record(bot, kind="order", decision="allow", **fields, **result)
+        self.states.record(bot, **record)
+
+    async def close(self) -> None:
+        """Close the hook's connections on this loop (at the gateway's shutdown)."""
+        await aio.close_twins()
 
 
 def _state_refusal(state: str, reason: str) -> str:

@@ -42,7 +42,7 @@ from bulkhead.gateway.ledger_model import (
     sell_effect,
     to_units,
 )
-from bulkhead.memory import scripts
+from bulkhead.memory import aio, scripts
 from bulkhead.memory.keys import GatewayKeys
 from bulkhead.plumbing import as_text
 
@@ -156,32 +156,41 @@ class Ledger:
         unless ``new``: then it is refused as in use (checked in the same script, one
         round trip). ``state``: the bot's trading state is checked in the same script too;
         anything but ACTIVE refuses, with ``Decision.state`` saying which (and why)."""
+        call = self._reserve_call(client_oid, worst_case_cost, new, state)
+        if isinstance(call, Decision):
+            return call
+        try:
+            result = self._call(self._reserve, *call)
+        except LedgerUnavailable as e:
+            return Decision(False, f"{LEDGER_UNAVAILABLE} {e}")
+        return _reserved(result, client_oid, call[1][1])
+
+    async def reserve_on_loop(
+        self, client_oid: str, worst_case_cost: Decimal, *, new: bool = False, state: bool = False
+    ) -> Decision:
+        """``reserve`` on the running event loop (``memory.aio``): the gateway's hot path."""
+        call = self._reserve_call(client_oid, worst_case_cost, new, state)
+        if isinstance(call, Decision):
+            return call
+        try:
+            result = await aio.script(self.client, "ledger_reserve")(keys=call[0], args=call[1])
+        except _REDIS_DOWN as e:
+            unreachable = f"ledger of {self.keys.bot}: Redis unreachable ({e})"
+            return Decision(False, f"{LEDGER_UNAVAILABLE} {unreachable}")
+        return _reserved(result, client_oid, call[1][1])
+
+    def _reserve_call(
+        self, client_oid: str, worst_case_cost: Decimal, new: bool, state: bool
+    ) -> tuple[list[str], list[Any]] | Decision:
+        """The reservation script's keys and arguments, or the refusal of a bad cost."""
         cost = to_units(worst_case_cost)
         if cost <= 0:
             return Decision(False, f"BAD_ORDER cost={worst_case_cost}")
         keys = [self.keys.ledger, self.keys.ledger_orders]
         if state:
             keys.append(self.keys.state)
-        try:
-            ok, cap, committed = self._call(
-                self._reserve,
-                keys,
-                [client_oid, cost, self.budget, "1" if self.compound else "0", "1" if new else "0"],
-            )
-        except LedgerUnavailable as e:
-            return Decision(False, f"{LEDGER_UNAVAILABLE} {e}")
-        if ok == 3:
-            held_by = as_text(cap), as_text(committed)
-            return Decision(False, f"{held_by[0]} {held_by[1]}".strip(), state=held_by)
-        if ok == 2:
-            return Decision(False, f"BAD_ORDER clientOid {client_oid} is in use", in_use=True)
-        if ok:
-            return Decision(True)
-        return Decision(
-            False,
-            f"{BUDGET_EXCEEDED} cap={from_units(int(cap)):.2f} "
-            f"committed={from_units(int(committed)):.2f} order={from_units(cost):.2f}",
-        )
+        flags = ["1" if self.compound else "0", "1" if new else "0"]
+        return keys, [client_oid, cost, self.budget, *flags]
 
     def buys_allowed(self) -> Decision:
         """Whether buys may be considered at all: refused when Redis does not answer."""
@@ -221,14 +230,33 @@ class Ledger:
         commands to that round trip (the decision record)."""
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.srem(self.keys.ledger_lost, client_oid)
-                if order_id:
-                    pipe.hset(self.keys.ledger_oids, order_id, client_oid)
-                if also is not None:
-                    also(pipe)
+                self._accepted(pipe, client_oid, order_id, also)
                 pipe.execute()
         except _REDIS_DOWN as e:
             raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
+
+    async def accept_on_loop(
+        self,
+        client_oid: str,
+        order_id: str | None,
+        also: Callable[[Any], None] | None = None,
+    ) -> None:
+        """``accept`` on the running event loop (``memory.aio``): the gateway's hot path."""
+        try:
+            async with aio.on_loop(self.client).pipeline(transaction=False) as pipe:
+                self._accepted(pipe, client_oid, order_id, also)
+                await pipe.execute()
+        except _REDIS_DOWN as e:
+            raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
+
+    def _accepted(
+        self, pipe: Any, client_oid: str, order_id: str | None, also: Callable[[Any], None] | None
+    ) -> None:
+        pipe.srem(self.keys.ledger_lost, client_oid)
+        if order_id:
+            pipe.hset(self.keys.ledger_oids, order_id, client_oid)
+        if also is not None:
+            also(pipe)
 
     def lost_answer(self, client_oid: str) -> None:
         """No answer came: keep the reservation, marked, until the order is found."""
@@ -357,3 +385,20 @@ class Ledger:
             reservations={oid: from_units(c) for oid, c in state.reservations.items()},
             lost=lost,
         )
+
+
+def _reserved(result: Any, client_oid: str, cost: int) -> Decision:
+    """The reservation script's answer as a decision (``Ledger.reserve``)."""
+    ok, cap, committed = result
+    if ok == 3:
+        held_by = as_text(cap), as_text(committed)
+        return Decision(False, f"{held_by[0]} {held_by[1]}".strip(), state=held_by)
+    if ok == 2:
+        return Decision(False, f"BAD_ORDER clientOid {client_oid} is in use", in_use=True)
+    if ok:
+        return Decision(True)
+    return Decision(
+        False,
+        f"{BUDGET_EXCEEDED} cap={from_units(int(cap)):.2f} "
+        f"committed={from_units(int(committed)):.2f} order={from_units(cost):.2f}",
+    )

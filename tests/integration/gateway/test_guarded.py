@@ -40,6 +40,7 @@ from bulkhead.gateway.upstream import Upstream
 from bulkhead.kucoin.signing import signed_headers
 from bulkhead.memory.keys import GatewayKeys
 from bulkhead.memory.server import ManagedRedis, bundled_redis_server
+from bulkhead.plumbing import wait_until
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -104,12 +105,20 @@ class Rig:
     clock: Clock = field(default_factory=Clock)
     url: str = ""
     hook: BudgetHook | None = None
+    app: GatewayApp | None = None
     budget: Decimal = Decimal(100)
     markets: dict[str, Any] | None = None
 
     @property
     def ledger(self) -> Ledger:
+        self.settled()
         return Ledger(self.client, BOT, self.budget)
+
+    def settled(self) -> None:
+        """Wait for the gateway's settlements: it answers the bot while it settles."""
+        if self.app is not None:
+            app = self.app
+            wait_until(lambda: app.settling == 0, 10, 0.005, what="settlements")
 
     @property
     def states(self) -> TradingStates:
@@ -126,7 +135,7 @@ class Rig:
             clock=self.clock,
         )
         upstream = Upstream(self.twin_url, read_timeout_s=1.0)
-        app = GatewayApp(self.custody, upstream, order_hook=self.hook)
+        self.app = app = GatewayApp(self.custody, upstream, order_hook=self.hook)
         self.url = self.stack.enter_context(GatewayServer(app)).url
         return self.hook
 
@@ -180,6 +189,7 @@ class Rig:
         assert answer.json()["code"] == "200000", answer.text
 
     def decisions(self) -> list[dict[str, str]]:
+        self.settled()
         return [d.fields for d in self.states.last_decisions(BOT, 100)]
 
 
@@ -243,6 +253,7 @@ def test_a_buy_within_the_budget_reaches_the_twin_and_one_past_the_cap_never_doe
     assert (placed.id, placed.client_oid) == (order["id"], "buy-1")
     before = rig.ledger.snapshot()
     assert before.reservations == {"buy-1": _cost(10, price)}
+    rig.settled()
     assert rig.client.hget(GatewayKeys(BOT).ledger_oids, order["id"]) == b"buy-1"
 
     with pytest.raises(ccxt.InsufficientFunds, match=r"BUDGET_EXCEEDED cap=100\.00"):

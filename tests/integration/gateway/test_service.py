@@ -32,6 +32,7 @@ from bulkhead.gateway.upstream import Answer, Upstream
 from bulkhead.kucoin import ccxt_overrides, envelope
 from bulkhead.kucoin.http import Request
 from bulkhead.kucoin.signing import signed_headers
+from bulkhead.plumbing import wait_until
 from bulkhead.sim.engine import Twin
 from bulkhead.sim.server import TwinServer, prepare
 
@@ -340,6 +341,9 @@ class _RecordingHook:
     async def settle(self, bot: str, reservation: object, answer: Answer) -> None:
         self.settled.append((bot, reservation, answer.outcome, answer.status))
 
+    async def close(self) -> None:
+        return None
+
 
 def test_the_order_hook_can_refuse_a_buy_before_it_leaves_and_settles_what_went(stack: Stack):
     hook = _RecordingHook()
@@ -352,6 +356,8 @@ def test_the_order_hook_can_refuse_a_buy_before_it_leaves_and_settles_what_went(
     assert hook.settled == []
     order = exchange.create_order("XRP/USDT", "limit", "buy", 5, 0.1, {"clientOid": "oid-1"})
     assert stack.twin.state.orders[order["id"]].client_oid == "oid-1"
+    # the gateway answers while it settles
+    wait_until(lambda: hook.settled != [], 5, 0.005, what="the settlement")
     assert hook.settled == [("bot1", "oid-1", "answered", 200)]
     (refusal,) = stack.gateway.refusals
     assert (refusal.code, refusal.reason) == ("200004", "ORDER_REFUSED")
@@ -366,6 +372,7 @@ def test_a_lost_answer_reaches_the_order_hook_as_lost(stack: Stack):
     assert httpx.post(f"{stack.twin_url}/sim/v1/faults", json=fault).json()["code"] == "200000"
     with pytest.raises(ccxt.ExchangeNotAvailable):
         exchange.create_order("XRP/USDT", "limit", "buy", 5, 0.1, {"clientOid": "oid-lost"})
+    wait_until(lambda: hook.settled != [], 5, 0.005, what="the settlement")
     assert hook.settled == [("bot1", "oid-lost", "lost", 504)]
     # the twin executed it: the ledger will find it by its clientOid
     assert [o.client_oid for o in stack.twin.state.orders.values()] == ["oid-lost"]
