@@ -566,7 +566,7 @@ def serve_gateway(config_path: Path) -> int:
     redactor = setup_logging(bot="gateway", json_output=True)
     file_handler = logging.FileHandler(config["log_file"])
     formatter = JsonFormatter("gateway")
-    formatter.redact = redactor
+    formatter.redact = redactor  # the same as stderr's: each line is formatted once
     file_handler.setFormatter(formatter)
     logging.getLogger().addHandler(file_handler)
     for secret in custody.secrets():

@@ -68,6 +68,11 @@ class JsonFormatter(logging.Formatter):
         self.redact = Redactor([*secrets, *from_env])
 
     def format(self, record: logging.LogRecord) -> str:
+        # A record goes to several handlers (the gateway: stderr and its file), each
+        # formatting it: the same bot and redactor give the same line, made once.
+        made = record.__dict__.get("_json_line")
+        if made is not None and made[0] is self.redact and made[1] == self.bot:
+            return str(made[2])
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -79,7 +84,9 @@ class JsonFormatter(logging.Formatter):
         entry.pop("bot_name", None)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return self.redact(json.dumps(entry, default=str, ensure_ascii=False))
+        line = self.redact(json.dumps(entry, default=str, ensure_ascii=False))
+        record._json_line = (self.redact, self.bot, line)
+        return line
 
 
 class ConsoleFormatter(logging.Formatter):

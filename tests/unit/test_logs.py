@@ -61,3 +61,20 @@ def test_the_console_shows_the_same_event_readably(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.INFO):
         event(logging.getLogger("t"), "stop_requested", reason="sigterm")
     assert caplog.records[0].reason == "sigterm"  # type: ignore[attr-defined]
+
+
+def test_a_record_sent_to_two_handlers_is_formatted_once_but_never_past_its_redactor():
+    """The gateway logs each record to stderr and to a file: the second formatter with the
+    same bot and redactor reuses the first's line; one with another redactor (or bot)
+    makes its own, so a secret only one of them knows never leaks through the reuse."""
+    first = JsonFormatter("gateway", secrets=["hidden-from-first"])
+    same = JsonFormatter("gateway")
+    same.redact = first.redact
+    other = JsonFormatter("gateway", secrets=["only-other-knows"])
+    made = record("order_sent", note="only-other-knows and hidden-from-first")
+    line = first.format(made)
+    assert "hidden-from-first" not in line and "only-other-knows" in line
+    assert same.format(made) is line
+    assert "only-other-knows" not in other.format(made)
+    assert json.loads(JsonFormatter("bot2").format(made))["bot"] == "bot2"
+    assert "_json_line" not in json.loads(line)

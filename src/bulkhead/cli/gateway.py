@@ -110,7 +110,7 @@ def gateway(
     paths.log.parent.mkdir(parents=True, exist_ok=True)
     file_handler = logging.FileHandler(paths.log)
     formatter = JsonFormatter("gateway")
-    formatter.redact = redactor
+    formatter.redact = redactor  # the same as stderr's: each line is formatted once
     file_handler.setFormatter(formatter)
     logging.getLogger().addHandler(file_handler)
     with Lease(paths.lock):

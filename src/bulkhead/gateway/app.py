@@ -222,9 +222,21 @@ class GatewayApp:
                 return self._refuse(bot, request.method, request.path, error, HOOK_REFUSED)
         answer = await self.upstream.forward(request, real)
         self.trouble.note(bot, answer)
-        if rule.places_order:
-            self._settle(bot, reservation, answer)
-        # every state-changing request is recorded with what came of it
+        task = asyncio.get_running_loop().create_task(
+            self._after(bot, rule, request, reservation, answer)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        return _answered(answer)
+
+    async def _after(
+        self, bot: str, rule: Rule, request: Request, reservation: object, answer: Answer
+    ) -> None:
+        """Record a state-changing request with what came of it, and settle a placement,
+        while its answer goes back to the bot: the reservation was made before the order
+        left, and settling only confirms or shrinks it, so the bot need not wait for the
+        ledger's bookkeeping (a Redis write and its fsync) nor for the log. A task of its
+        own, so it runs to its end even if the bot hangs up meanwhile."""
         event(
             logger,
             "gateway_forwarded",
@@ -235,22 +247,13 @@ class GatewayApp:
             status=answer.status,
             outcome=answer.outcome,
         )
-        return _answered(answer)
-
-    def _settle(self, bot: str, reservation: object, answer: Answer) -> None:
-        """Settle the placement while its answer goes back to the bot: the reservation was
-        made before the order left, and settling only confirms or shrinks it, so the bot
-        need not wait for the ledger's bookkeeping (a Redis write and its fsync). A task of
-        its own, so it runs to its end even if the bot hangs up meanwhile."""
-        task = asyncio.get_running_loop().create_task(
-            self.order_hook.settle(bot, reservation, answer)
-        )
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        if rule.places_order:
+            await self.order_hook.settle(bot, reservation, answer)
 
     @property
     def settling(self) -> int:
-        """How many settlements are under way (answered placements not yet settled)."""
+        """How many settlements are under way (answered requests not yet recorded and
+        settled)."""
         return len(self._settling)
 
     async def settled(self) -> None:
