@@ -594,7 +594,8 @@ def serve_gateway(config_path: Path) -> int:
     # uvicorn re-raises the SIGTERM it stopped on once it is done; this handler turns that
     # into SystemExit, so the profile below is still written
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    # the budget hook runs its Redis calls in worker threads: profile those too
+    # the budget hook runs its rarer Redis calls (refusals, sells) in worker threads: profile
+    # those too
     profilers = [cProfile.Profile()]
 
     def profile_thread(*args: object) -> None:

@@ -152,17 +152,18 @@ class Throttle:
 class BudgetHook:
     """``app.OrderHook`` over each bot's ``Ledger``, the ``TradingStates`` and ``rules``.
 
-    Redis calls are synchronous (redis-py, as the ledger's scripts are), so each phase of a
-    decision runs as one function on the hook's own worker threads, not on the event loop.
-    Measured (``bench/gateway.py --quick``, 2 CPUs, ``appendfsync always``): ~1.5 ms of Redis
-    per guarded buy, ~0.4 ms per write (the fsync); 415-550 guarded orders/s in threads
-    against 350-420 on the loop, the added p50 alike (~3 ms). What decides it: on the loop,
-    a Redis that hangs rather than refuses would freeze cancels and balance reads, which
-    never need it, for the client's socket timeout. Its own threads, so that a hung Redis
-    cannot take the loop's default executor (DNS lookups) with it. Since the reservation
-    checks its clientOid and the trading state in its own script, and an accepted buy is
-    settled and recorded in one pipeline (two round trips per buy, not four): 950-1,055
-    guarded orders/s, 1.9-2.3 ms added at p50 (README, benchmarks).
+    The hot path runs on the event loop: a buy's reservation (which reads the trading state
+    in the same script) and an accepted buy's settlement with its decision record (one
+    pipeline) go through ``memory.aio``, so a guarded buy costs two Redis round trips and
+    no thread hop; a Redis that hangs still freezes nothing (the call awaits, up to the
+    client's socket timeout). The rest (a sell's state, refusals and their records, the
+    throttle's halt, refused and lost answers) is rarer and uses redis-py's synchronous
+    client on the hook's own worker threads, so that a hung Redis cannot take the loop's
+    default executor (DNS lookups) with it. Measured (``bench/gateway.py --quick``, 2
+    CPUs, ``appendfsync always``): on worker threads, 950-1,055 guarded orders/s and
+    1.9-2.3 ms added at p50 (the threads and the loop fought over the GIL); on the loop,
+    with the settlement after the answer and the lean upstream client, ~2,500/s and
+    ~0.8 ms (README, benchmarks).
     """
 
     def __init__(
