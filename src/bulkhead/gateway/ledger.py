@@ -15,6 +15,10 @@ proportion and realizes the PnL. ``rebuild`` replaces everything with the exchan
 (open orders, fills, balances) at start, so a restarted gateway or Redis neither leaks nor
 double counts.
 
+The gateway's hot path has two of these on the event loop (``reserve_on_loop``,
+``accept_on_loop``: the same script and commands through ``memory.aio``); the rest are
+synchronous (the reconciler, the CLI and the rarer decisions call them from threads).
+
 Fail closed: when Redis cannot be reached, ``reserve`` and ``buys_allowed`` refuse (a
 decision, with ``LEDGER_UNAVAILABLE``); ``admits`` lets sells and cancels through without
 asking Redis at all. Accounting calls (fills, cancels, sells) raise ``LedgerUnavailable``
@@ -219,44 +223,26 @@ class Ledger:
         else:
             self.cancel(client_oid)
 
-    def accept(
-        self,
-        client_oid: str,
-        order_id: str | None,
-        also: Callable[[Any], None] | None = None,
-    ) -> None:
-        """``settle_order(accepted=True)`` and, with the exchange's ``order_id``, its map to
-        the clientOid (fills name the orderId), in one round trip; ``also`` adds its own
-        commands to that round trip (the decision record)."""
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                self._accepted(pipe, client_oid, order_id, also)
-                pipe.execute()
-        except _REDIS_DOWN as e:
-            raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
-
     async def accept_on_loop(
         self,
         client_oid: str,
         order_id: str | None,
         also: Callable[[Any], None] | None = None,
     ) -> None:
-        """``accept`` on the running event loop (``memory.aio``): the gateway's hot path."""
+        """``settle_order(accepted=True)`` and, with the exchange's ``order_id``, its map to
+        the clientOid (fills name the orderId), in one round trip on the running event loop
+        (``memory.aio``: the gateway's hot path); ``also`` adds its own commands to that
+        round trip (the decision record)."""
         try:
             async with aio.on_loop(self.client).pipeline(transaction=False) as pipe:
-                self._accepted(pipe, client_oid, order_id, also)
+                pipe.srem(self.keys.ledger_lost, client_oid)
+                if order_id:
+                    pipe.hset(self.keys.ledger_oids, order_id, client_oid)
+                if also is not None:
+                    also(pipe)
                 await pipe.execute()
         except _REDIS_DOWN as e:
             raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
-
-    def _accepted(
-        self, pipe: Any, client_oid: str, order_id: str | None, also: Callable[[Any], None] | None
-    ) -> None:
-        pipe.srem(self.keys.ledger_lost, client_oid)
-        if order_id:
-            pipe.hset(self.keys.ledger_oids, order_id, client_oid)
-        if also is not None:
-            also(pipe)
 
     def lost_answer(self, client_oid: str) -> None:
         """No answer came: keep the reservation, marked, until the order is found."""

@@ -3,6 +3,7 @@ rebuilds, and what happens when Redis is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -114,7 +115,7 @@ def test_accepting_an_order_unmarks_it_lost_and_maps_its_order_id(
 ) -> None:
     ledger.reserve("a", D("30"))
     ledger.lost_answer("a")
-    ledger.accept("a", "order-1")
+    asyncio.run(ledger.accept_on_loop("a", "order-1"))  # as the gateway's hot path does
     assert ledger.snapshot().lost == frozenset()
     assert client.hget(ledger.keys.ledger_oids, "order-1") == b"a"
     assert ledger.snapshot().reservations == {"a": D("30")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import random
 from collections.abc import Iterator
@@ -26,33 +27,45 @@ def connection(tmp_path: Path) -> Iterator[Connection]:
     server.stop()
 
 
-def _buyer(connection: Connection, seed: int, start: object, results: object) -> None:
-    """Reserve ORDERS_EACH random costs as fast as possible; cancel every fifth accepted one."""
+def _buyer(connection: Connection, seed: int, start: object, results: object, mode: str) -> None:
+    """Reserve ORDERS_EACH random costs as fast as possible; cancel every fifth accepted one.
+    ``loop``: as the gateway's hot path does, all at once on an event loop (``memory.aio``)."""
     rng = random.Random(seed)
     client = connection.client(socket_timeout=10)
     ledger = Ledger(client, "alpha", BUDGET)
+    orders = [(f"p{seed}-{i}", D(rng.randint(1, 300_000_000)) / 10**8) for i in range(ORDERS_EACH)]
     start.wait()  # type: ignore[attr-defined]
     kept = D(0)
-    for i in range(ORDERS_EACH):
-        cost = D(rng.randint(1, 300_000_000)) / 10**8  # 0.00000001 .. 3 USDT
-        oid = f"p{seed}-{i}"
-        if ledger.reserve(oid, cost).allowed:
-            if i % 5 == 0:
-                ledger.cancel(oid)
-            else:
-                kept += cost
+    if mode == "loop":
+
+        async def all_at_once() -> list[bool]:
+            decisions = [ledger.reserve_on_loop(oid, cost, new=True) for oid, cost in orders]
+            return [decision.allowed for decision in await asyncio.gather(*decisions)]
+
+        # none cancelled: after all-at-once reservations, cancels would leave headroom that
+        # no later buy takes up
+        allowed = asyncio.run(all_at_once())
+        kept = sum((cost for (_, cost), ok in zip(orders, allowed, strict=True) if ok), D(0))
+    else:
+        for i, (oid, cost) in enumerate(orders):
+            if ledger.reserve(oid, cost).allowed:
+                if i % 5 == 0:
+                    ledger.cancel(oid)
+                else:
+                    kept += cost
     results.put(str(kept))  # type: ignore[attr-defined]
     client.close()
 
 
+@pytest.mark.parametrize("mode", ["sync", "loop"])
 def test_hundreds_of_concurrent_buys_never_take_committed_above_the_cap(
-    connection: Connection,
+    connection: Connection, mode: str
 ) -> None:
     context = multiprocessing.get_context("fork")
     start = context.Barrier(PROCESSES)
     results = context.Queue()
     workers = [
-        context.Process(target=_buyer, args=(connection, seed, start, results))
+        context.Process(target=_buyer, args=(connection, seed, start, results, mode))
         for seed in range(PROCESSES)
     ]
     for worker in workers:
