@@ -483,12 +483,16 @@ def test_redis_down_refuses_buys_and_lets_sells_and_cancels_through(rig: Rig) ->
     sold = exchange.create_order(PAIR, "market", "sell", held)
     assert rig.twin.state.orders[sold["id"]].side == "sell"
     assert len(rig.orders()) == 3
+    # Redis back (its append-only file too): the hook's connections come back by themselves
+    rig.redis_server.ensure_running()
+    exchange.create_order(PAIR, "limit", "buy", 10, rig.resting_price(), {"clientOid": "back"})
+    assert "back" in rig.ledger.snapshot().reservations
 
 
 def test_a_hung_redis_holds_up_only_the_orders_that_need_it(rig: Rig) -> None:
-    """The hook's Redis calls run on its own threads: while Redis hangs (stopped, not
-    refusing), a buy waits for it, but balance reads and cancels, which never need it,
-    are answered at once."""
+    """A buy's Redis calls await on the event loop, the rarer ones on the hook's own
+    threads: while Redis hangs (stopped, not refusing), a buy waits for it, but balance
+    reads and cancels, which never need it, are answered at once."""
     rig.start()
     exchange = rig.exchange()
     price = rig.resting_price()
