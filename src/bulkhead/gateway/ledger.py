@@ -177,7 +177,7 @@ class Ledger:
         if isinstance(call, Decision):
             return call
         try:
-            result = await aio.script(self.client, "ledger_reserve")(keys=call[0], args=call[1])
+            result = await aio.on_loop(self.client).script("ledger_reserve", *call)
         except _REDIS_DOWN as e:
             unreachable = f"ledger of {self.keys.bot}: Redis unreachable ({e})"
             return Decision(False, f"{LEDGER_UNAVAILABLE} {unreachable}")
@@ -233,14 +233,16 @@ class Ledger:
         the clientOid (fills name the orderId), in one round trip on the running event loop
         (``memory.aio``: the gateway's hot path); ``also`` adds its own commands to that
         round trip (the decision record)."""
+
+        def commands(pipe: Any) -> None:
+            pipe.srem(self.keys.ledger_lost, client_oid)
+            if order_id:
+                pipe.hset(self.keys.ledger_oids, order_id, client_oid)
+            if also is not None:
+                also(pipe)
+
         try:
-            async with aio.on_loop(self.client).pipeline(transaction=False) as pipe:
-                pipe.srem(self.keys.ledger_lost, client_oid)
-                if order_id:
-                    pipe.hset(self.keys.ledger_oids, order_id, client_oid)
-                if also is not None:
-                    also(pipe)
-                await pipe.execute()
+            await aio.on_loop(self.client).pipeline(commands)
         except _REDIS_DOWN as e:
             raise LedgerUnavailable(f"ledger of {self.keys.bot}: {e}") from e
 
