@@ -154,16 +154,15 @@ class BudgetHook:
 
     The hot path runs on the event loop: a buy's reservation (which reads the trading state
     in the same script) and an accepted buy's settlement with its decision record (one
-    pipeline) go through ``memory.aio``, so a guarded buy costs two Redis round trips and
-    no thread hop; a Redis that hangs still freezes nothing (the call awaits, up to the
-    client's socket timeout). The rest (a sell's state, refusals and their records, the
-    throttle's halt, refused and lost answers) is rarer and uses redis-py's synchronous
-    client on the hook's own worker threads, so that a hung Redis cannot take the loop's
-    default executor (DNS lookups) with it. Measured (``bench/gateway.py --quick``, 2
-    CPUs, ``appendfsync always``): on worker threads, 950-1,055 guarded orders/s and
-    1.9-2.3 ms added at p50 (the threads and the loop fought over the GIL); on the loop,
-    with the settlement after the answer and the lean upstream client, ~2,500/s and
-    ~0.8 ms (README, benchmarks).
+    pipeline, sent while the bot already has its answer) go through ``memory.aio``, so a
+    guarded buy costs two Redis round trips and no thread hop; a Redis that hangs still
+    freezes nothing (the call awaits, up to the client's socket timeout). The rest (a
+    sell's state, refusals and their records, the throttle's halt, refused and lost
+    answers) is rarer and uses redis-py's synchronous client on the hook's own worker
+    threads, so that a hung Redis cannot take the loop's default executor (DNS lookups)
+    with it. Measured (``bench/gateway.py --quick``, 2 CPUs, ``appendfsync always``): all
+    on worker threads, 950-1,055 guarded orders/s and 1.9-2.3 ms added at p50 (the threads
+    and the loop fought over the GIL); as now, ~3,700/s and ~0.8-1 ms (README, benchmarks).
     """
 
     def __init__(
@@ -350,7 +349,7 @@ class BudgetHook:
 
     async def close(self) -> None:
         """Close the hook's connections on this loop (at the gateway's shutdown)."""
-        await aio.close_twins()
+        await aio.close_on_loop()
 
 
 def _log_allowed(bot: str, fields: dict[str, str]) -> None:

@@ -228,7 +228,7 @@ def on_loop(client: redis.Redis) -> LoopRedis:
     return found
 
 
-async def close_twins() -> None:
+async def close_on_loop() -> None:
     """Close every connection opened on the running loop (they end with the loop)."""
     for found in _loop_clients.pop(asyncio.get_running_loop(), {}).values():
         found.close()
