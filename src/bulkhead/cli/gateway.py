@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -127,7 +128,15 @@ def gateway(
         )
         for secret in built.secrets():
             redactor.add(secret)
-        asyncio.run(service.serve(built))
+        # uvicorn stops on SIGTERM (after draining requests and settlements), then raises
+        # the signal again with the handler it found: as SystemExit, it unwinds through
+        # the gateway's own cleanup (state file "stopped", gateway_stopped) instead of
+        # ending the process where it stands
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            asyncio.run(service.serve(built))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def kill(
@@ -411,3 +420,7 @@ def guard(
 def register(app: typer.Typer) -> None:
     for command in (gateway, kill, resume, guard):
         app.command()(command)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)

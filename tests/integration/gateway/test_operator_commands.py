@@ -178,6 +178,25 @@ def _resting_buy(exchange: ccxt.kucoin, size: float = 20) -> dict[str, Any]:
     return order
 
 
+def test_sigterm_stops_the_gateway_cleanly_after_its_settlements(desk: Desk) -> None:
+    """uvicorn re-raises the SIGTERM it stopped on: the gateway must still get to say
+    it stopped (state file, log), exit 0, and leave no settlement behind."""
+    exchange = desk.exchange()
+    resting = _resting_buy(exchange)
+    assert desk.gateway is not None
+    gateway = desk.gateway
+    desk.stop_gateway()
+    assert gateway.returncode == 0, desk.output()
+    paths = Workspace.for_spec(desk.spec).gateway
+    assert read_gateway_state(paths)["state"] == "stopped"
+    assert '"event": "gateway_stopped"' in desk.output()
+    shown = desk.cli("guard", BOT, "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    decisions = json.loads(shown.stdout)["decisions"]
+    placed = [d for d in decisions if d.get("order_id") == resting["id"]]
+    assert [d["outcome"] for d in placed] == ["accepted"], decisions
+
+
 def test_kill_halts_at_once_cancels_open_buys_and_holds_across_a_gateway_crash(
     desk: Desk,
 ) -> None:

@@ -29,7 +29,7 @@ def test_hundreds_of_callers_at_once_each_get_their_own_reply(client: redis.Redi
     async def test() -> None:
         await asyncio.gather(*(one(i) for i in range(500)))
         assert aio.on_loop(client) is aio.on_loop(client)  # one per client and loop
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
     assert client.get("k499") == b"v499"
@@ -42,7 +42,7 @@ def test_an_error_reply_raises_and_the_connection_stays_usable(client: redis.Red
         with pytest.raises(redis.ResponseError, match="not an integer"):
             await on_loop.execute([("INCR", "text")])
         assert await on_loop.execute([("PING",)]) == [b"PONG"]
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
 
@@ -58,7 +58,7 @@ def test_a_script_redis_lost_is_loaded_again(client: redis.Redis) -> None:
         client.script_flush()
         # the same clientOid again, new: refused as in use (2), by the reloaded script
         assert (await on_loop.script("ledger_reserve", keys, args))[0] == 2
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
 
@@ -71,7 +71,7 @@ def test_a_pipeline_is_shaped_by_redis_py_and_sent_at_once(client: redis.Redis) 
 
         replies = await aio.on_loop(client).pipeline(build)
         assert replies[0] == 1
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
     assert client.hget("h", "a") == b"1"
@@ -84,7 +84,7 @@ def test_wrong_credentials_are_refused_as_redis_py_refuses_them(admin: Connectio
     async def test() -> None:
         with pytest.raises(redis.AuthenticationError):
             await aio.on_loop(wrong).execute([("PING",)])
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
 
@@ -102,7 +102,7 @@ def test_redis_down_raises_connection_error_and_back_it_serves_again(
             await on_loop.execute([("PING",)])
         managed.ensure_running()
         assert await on_loop.execute([("PING",)]) == [b"PONG"]
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
 
@@ -132,7 +132,7 @@ def test_a_hung_redis_times_out_every_waiting_caller_and_late_replies_go_nowhere
         await asyncio.sleep(0.2)  # Redis answers the two GETs now, on the closed connection
         assert await on_loop.execute([("GET", "b")]) == [b"2"]
         assert await on_loop.execute([("GET", "a")]) == [b"1"]
-        await aio.close_twins()
+        await aio.close_on_loop()
 
     run(test)
     client.close()
