@@ -220,7 +220,11 @@ class GatewayApp:
                 reservation = await self.order_hook.reserve(bot, request)
             except KucoinError as error:
                 return self._refuse(bot, request.method, request.path, error, HOOK_REFUSED)
-        answer = await self.upstream.forward(request, real)
+        try:
+            answer = await self.upstream.forward(request, real)
+        except Exception:  # a bug: the order may have gone, so it settles as lost
+            logger.exception("forwarding %s %s failed", request.method, request.path[:128])
+            answer = Answer.refusal(envelope.internal_error(), "lost")
         self.trouble.note(bot, answer)
         task = asyncio.get_running_loop().create_task(
             self._after(bot, rule, request, reservation, answer)

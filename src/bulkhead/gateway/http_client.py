@@ -17,7 +17,9 @@ What the gateway needs from it:
   be taken for the next request's;
 * an idle connection is reused for ``keepalive_s`` at most (servers drop idle ones, and a
   request written into a connection being dropped would be lost);
-* an answer over ``max_answer_bytes`` raises ``AnswerTooLarge``, unread past the limit;
+* an answer over ``max_answer_bytes`` (head and body) raises ``AnswerTooLarge``, unread
+  past the limit; an interim answer (1xx) or anything after the answer closes the
+  connection;
 * a header with CR or LF raises ``ValueError`` before anything is sent.
 """
 
@@ -66,6 +68,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._size = 0
+        #: a message began after the answer was handed over
+        self._stray = False
         self._parser: httptools.HttpResponseParser | None = None
         self.reusable = False
         self.idle_since = time.monotonic()
@@ -89,33 +93,45 @@ class _Connection(asyncio.Protocol):
         if self._parser is None:  # nothing was asked: a stray answer; drop the connection
             self.close()
             return
+        self._size += len(data)  # head and body: a header can be as long as a body
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as error:
-            self._fail(UpstreamError(f"unparsable answer ({error})"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            self._fail(UpstreamError(f"unparsable answer ({type(error).__name__}: {error})"))
             self.close()
             return
         if self._size > self._max_bytes:
             self._fail(AnswerTooLarge(f"answer over {self._max_bytes} bytes"))
             self.close()
+        elif self._stray:  # more after the answer: nothing on this connection lines up
+            self.close()
 
     # -- httptools callbacks --------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            self._stray = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in self._keep:
+        if not self._stray and name.lower() in self._keep:
             self._headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:
-        self._size += len(body)
-        if self._size <= self._max_bytes:
+        if not self._stray and self._size <= self._max_bytes:
             self._chunks.append(body)
 
     def on_message_complete(self) -> None:
         parser, waiter = self._parser, self._waiter
-        if parser is None or waiter is None or waiter.done():
+        if self._stray or parser is None or waiter is None or waiter.done():
             return
         if self._size > self._max_bytes:  # it came whole in one read: not a whole answer
             self._fail(AnswerTooLarge(f"answer over {self._max_bytes} bytes"))
+            self.close()
+            return
+        if parser.get_status_code() < 200:
+            # an interim answer (100, 103): never asked for (no Expect is sent); the final
+            # one would follow and could be taken for the next request's
+            self._fail(UpstreamError(f"interim answer {parser.get_status_code()}"))
             self.close()
             return
         self.reusable = parser.should_keep_alive()
@@ -133,7 +149,7 @@ class _Connection(asyncio.Protocol):
         if self._transport is None:
             raise UpstreamError("connection lost (closed by the upstream)")
         self.reusable = False
-        self._headers, self._chunks, self._size = [], [], 0
+        self._headers, self._chunks, self._size, self._stray = [], [], 0, False
         self._parser = httptools.HttpResponseParser(self)
         self._waiter = asyncio.get_running_loop().create_future()
         self._transport.write(message)

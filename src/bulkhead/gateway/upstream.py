@@ -127,6 +127,8 @@ class Upstream:
         except (UpstreamError, OSError) as error:
             what = f"unreachable ({type(error).__name__})"
             return Answer.refusal(upstream_unavailable(what), "lost")
+        except ValueError:  # a header the client refuses to send (a line break in a key)
+            return Answer.refusal(upstream_unavailable("request not sendable"), "lost")
         except AnswerTooLarge:
             return Answer.refusal(upstream_unavailable("answer too large"), "garbage")
         if not _is_kucoin_json(answer.body):

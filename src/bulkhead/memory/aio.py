@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import socket
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ from bulkhead.memory import scripts
 
 #: the socket timeout when the synchronous client has none
 DEFAULT_TIMEOUT_S = 5.0
+#: after a failed connect, callers fail at once for this long rather than retry each
+RECONNECT_PAUSE_S = 0.5
 Command = Sequence[Any]
 
 
@@ -79,10 +82,13 @@ class _Connection(asyncio.Protocol):
     def send(self, commands: Sequence[Command]) -> list[asyncio.Future[Any]]:
         """Write the commands at once; one future per reply, in order."""
         assert self.transport is not None
+        # packed first: a command that cannot be packed (TypeError) must leave no future
+        # queued, or every later reply would go to the caller before its own
+        packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
         self._waiting.extend(futures)
-        self.transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        self.transport.write(packed)
         return futures
 
     def fail(self, error: Exception) -> None:
@@ -116,6 +122,8 @@ class LoopRedis:
         self._connect_timeout_s = float(connect_timeout) if connect_timeout else self._timeout_s
         self._connection: _Connection | None = None
         self._connecting = asyncio.Lock()
+        #: when the last connect failed, and why
+        self._failed: tuple[float, str] | None = None
         #: Lua sources by name, and their SHA-1s (EVALSHA; loaded when Redis lacks one)
         self._scripts: dict[str, tuple[str, str]] = {}
 
@@ -126,7 +134,13 @@ class LoopRedis:
         futures = connection.send(commands)
         try:
             async with asyncio.timeout(self._timeout_s):
-                replies = [await future for future in futures]
+                if len(futures) == 1:
+                    replies = [await futures[0]]
+                else:  # every reply retrieved, errors too (no "never retrieved" noise)
+                    replies = await asyncio.gather(*futures, return_exceptions=True)
+                    for reply in replies:
+                        if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
+                            raise reply
         except TimeoutError:
             connection.fail(redis.TimeoutError(f"no reply from Redis in {self._timeout_s} s"))
             raise redis.TimeoutError(f"no reply from Redis in {self._timeout_s} s") from None
@@ -173,7 +187,17 @@ class LoopRedis:
         async with self._connecting:
             if self._connection is not None and self._connection.open:
                 return self._connection
-            self._connection = await self._connect()
+            failed = self._failed
+            if failed is not None and time.monotonic() - failed[0] < RECONNECT_PAUSE_S:
+                # callers that queued behind a failed attempt fail with it, at once,
+                # rather than each waiting out a connect timeout of its own
+                raise redis.ConnectionError(failed[1])
+            try:
+                self._connection = await self._connect()
+            except redis.ConnectionError as error:
+                self._failed = (time.monotonic(), str(error))
+                raise
+            self._failed = None
             return self._connection
 
     async def _connect(self) -> _Connection:
@@ -198,10 +222,15 @@ class LoopRedis:
             futures = connection.send(greeting)
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    replies = [await future for future in futures]
-            except TimeoutError:
-                connection.fail(redis.TimeoutError("no greeting from Redis"))
-                raise redis.TimeoutError("no greeting from Redis") from None
+                    replies = await asyncio.gather(*futures, return_exceptions=True)
+            except BaseException as error:  # a timeout, or the caller cancelled: close it
+                connection.fail(redis.ConnectionError("greeting not answered"))
+                if isinstance(error, TimeoutError):
+                    raise redis.ConnectionError("no greeting from Redis (timed out)") from None
+                raise
+            for reply in replies:
+                if isinstance(reply, redis.ConnectionError):
+                    raise reply
             for reply in replies:
                 if isinstance(reply, redis.ResponseError):
                     connection.fail(redis.ConnectionError("refused"))

@@ -38,6 +38,7 @@ from bulkhead.gateway.server import GatewayServer
 from bulkhead.gateway.states import TradingState, TradingStates
 from bulkhead.gateway.upstream import Upstream
 from bulkhead.kucoin.signing import signed_headers
+from bulkhead.memory import aio
 from bulkhead.memory.keys import GatewayKeys
 from bulkhead.memory.server import ManagedRedis, bundled_redis_server
 from bulkhead.plumbing import wait_until
@@ -485,6 +486,7 @@ def test_redis_down_refuses_buys_and_lets_sells_and_cancels_through(rig: Rig) ->
     assert len(rig.orders()) == 3
     # Redis back (its append-only file too): the hook's connections come back by themselves
     rig.redis_server.ensure_running()
+    time.sleep(aio.RECONNECT_PAUSE_S)  # a failed connect makes callers fail at once this long
     exchange.create_order(PAIR, "limit", "buy", 10, rig.resting_price(), {"clientOid": "back"})
     assert "back" in rig.ledger.snapshot().reservations
 

@@ -270,3 +270,45 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def test_an_interim_answer_or_bytes_after_the_answer_never_reach_the_next_request():
+    """A 103 before the real answer, or a second answer glued to the first: either way,
+    the next request must get its own answer, on a connection of its own."""
+
+    async def script(n: int, request: bytes) -> bytes:
+        if n == 1:
+            return b"HTTP/1.1 103 Early Hints\r\n\r\n" + _answer(b'{"n": 1}')
+        if n == 2:
+            return _answer(b'{"n": 2}') + _answer(b'{"n": "stray"}')
+        return _answer(b'{"n": %d}' % n)
+
+    async def test() -> None:
+        server = Server(script)
+        async with await _started(server):
+            client = _client(server)
+            with pytest.raises(UpstreamError, match="interim answer 103"):
+                await client.request("GET", b"/a", [])
+            second = await client.request("GET", b"/b", [])
+            assert second.body == b'{"n": 2}'
+            third = await client.request("GET", b"/c", [])
+            assert third.body == b'{"n": 3}'
+            assert server.connections == 3
+            await client.close()
+
+    run(test)
+
+
+def test_a_head_longer_than_the_limit_is_refused_too():
+    async def script(n: int, request: bytes) -> bytes:
+        return _answer(b"{}", b"gw-ratelimit-remaining: " + b"9" * 5000)
+
+    async def test() -> None:
+        server = Server(script)
+        async with await _started(server):
+            client = _client(server)
+            with pytest.raises(AnswerTooLarge):
+                await client.request("GET", b"/a", [])
+            await client.close()
+
+    run(test)

@@ -101,6 +101,7 @@ def test_redis_down_raises_connection_error_and_back_it_serves_again(
         with pytest.raises(redis.ConnectionError):  # refused, not hung
             await on_loop.execute([("PING",)])
         managed.ensure_running()
+        await asyncio.sleep(aio.RECONNECT_PAUSE_S)  # callers fail at once for this long
         assert await on_loop.execute([("PING",)]) == [b"PONG"]
         await aio.close_on_loop()
 
@@ -136,3 +137,45 @@ def test_a_hung_redis_times_out_every_waiting_caller_and_late_replies_go_nowhere
 
     run(test)
     client.close()
+
+
+def test_a_command_that_cannot_be_sent_leaves_the_replies_in_line(client: redis.Redis) -> None:
+    async def test() -> None:
+        on_loop = aio.on_loop(client)
+        await on_loop.execute([("SET", "a", "1"), ("SET", "b", "2")])
+        with pytest.raises(TypeError):
+            await on_loop.execute([("SET", "x", None)])
+        replies = await asyncio.gather(
+            on_loop.execute([("GET", "a")]), on_loop.execute([("GET", "b")])
+        )
+        assert replies == [[b"1"], [b"2"]]
+        await aio.close_on_loop()
+
+    run(test)
+
+
+def test_callers_queued_behind_a_failed_connect_fail_with_it_at_once(
+    managed: ManagedRedis, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fifty buys waiting on an unreachable Redis make one connect attempt, not fifty in a
+    row (each could take the whole connect timeout)."""
+    managed.stop()
+    attempts = []
+    connect = aio.LoopRedis._connect
+
+    async def counted(self: aio.LoopRedis) -> object:
+        attempts.append(1)
+        return await connect(self)
+
+    monkeypatch.setattr(aio.LoopRedis, "_connect", counted)
+
+    async def test() -> None:
+        on_loop = aio.on_loop(client)
+        outcomes = await asyncio.gather(
+            *(on_loop.execute([("PING",)]) for _ in range(50)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, redis.ConnectionError) for outcome in outcomes)
+        assert len(attempts) == 1
+        await aio.close_on_loop()
+
+    run(test)
