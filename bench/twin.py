@@ -55,7 +55,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,12 +66,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 
-from bulkhead.plumbing import WaitTimeout, free_port, wait_until
+from bulkhead.plumbing import WaitTimeout, free_port, sending_at_once, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "sim.yaml"
@@ -191,12 +190,7 @@ class RawConnection(asyncio.Protocol):
         return self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self._transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._transport = sending_at_once(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

@@ -26,16 +26,15 @@ What the gateway needs from it:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from bulkhead.plumbing import sending_at_once
 
 #: how long an idle connection may wait for its next request (aiohttp's default too)
 KEEPALIVE_S = 15.0
@@ -77,12 +76,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it
-        self._transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._transport = sending_at_once(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

@@ -23,19 +23,18 @@ it; the next command connects again. Nothing is ever sent twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import socket
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import hiredis
 import redis
 
 from bulkhead.memory import scripts
+from bulkhead.plumbing import sending_at_once
 
 #: the socket timeout when the synchronous client has none
 DEFAULT_TIMEOUT_S = 5.0
@@ -51,12 +50,7 @@ class _Connection(asyncio.Protocol):
         self._waiting: deque[asyncio.Future[Any]] = deque()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = sending_at_once(transport)
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -131,23 +125,29 @@ class LoopRedis:
         """Send the commands together (a pipeline, not a transaction); their replies.
         A reply that is an error raises it (``redis.ResponseError``)."""
         connection = await self._connected()
-        futures = connection.send(commands)
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                if len(futures) == 1:
-                    replies = [await futures[0]]
-                else:  # every reply retrieved, errors too (no "never retrieved" noise)
-                    replies = await asyncio.gather(*futures, return_exceptions=True)
-                    for reply in replies:
-                        if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
-                            raise reply
-        except TimeoutError:
-            connection.fail(redis.TimeoutError(f"no reply from Redis in {self._timeout_s} s"))
-            raise redis.TimeoutError(f"no reply from Redis in {self._timeout_s} s") from None
+        replies = await self._replies(connection, connection.send(commands))
+        for reply in replies:
+            if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
+                raise reply
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
                 raise reply
         return replies
+
+    async def _replies(
+        self, connection: _Connection, futures: list[asyncio.Future[Any]]
+    ) -> list[Any]:
+        """Every reply, errors as values (all retrieved: no "never retrieved" noise). A
+        timeout fails the connection: the replies after it could not be told apart."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if len(futures) == 1:
+                    return [await futures[0]]
+                return list(await asyncio.gather(*futures, return_exceptions=True))
+        except TimeoutError:
+            error = redis.TimeoutError(f"no reply from Redis in {self._timeout_s} s")
+            connection.fail(error)
+            raise error from None
 
     async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """``lua/<name>.lua`` by EVALSHA, loaded first if Redis lacks it (a restart)."""
@@ -219,14 +219,12 @@ class LoopRedis:
         if self._db:
             greeting.append(("SELECT", self._db))
         if greeting:
-            futures = connection.send(greeting)
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    replies = await asyncio.gather(*futures, return_exceptions=True)
-            except BaseException as error:  # a timeout, or the caller cancelled: close it
+                replies = await self._replies(connection, connection.send(greeting))
+            except redis.TimeoutError:
+                raise redis.ConnectionError("no greeting from Redis (timed out)") from None
+            except BaseException:  # the caller cancelled, or the connection is gone: close it
                 connection.fail(redis.ConnectionError("greeting not answered"))
-                if isinstance(error, TimeoutError):
-                    raise redis.ConnectionError("no greeting from Redis (timed out)") from None
                 raise
             for reply in replies:
                 if isinstance(reply, redis.ConnectionError):

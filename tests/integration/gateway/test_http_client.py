@@ -4,10 +4,11 @@ it refuses, and that it never sends a request twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,18 @@ def _client(server: Server, scheme: str = "http", **options: object) -> HttpClie
     return HttpClient(f"{scheme}://{HOST}:{server.port}", **settings)  # type: ignore[arg-type]
 
 
+@contextlib.asynccontextmanager
+async def serving(script: Script, **options: object) -> AsyncIterator[tuple[Server, HttpClient]]:
+    """A scripted server, and a client of it (closed afterwards)."""
+    server = Server(script)
+    async with await _started(server):
+        client = _client(server, **options)
+        try:
+            yield server, client
+        finally:
+            await client.close()
+
+
 def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(test())
 
@@ -92,13 +105,10 @@ def test_answers_come_back_whole_over_one_kept_alive_connection_with_the_headers
         return _answer(b'{"n": %d}' % n, b"gw-ratelimit-remaining: 99", b"Set-Cookie: x=1")
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (server, client):
             first = await client.request("POST", b"/api/v1/orders?x=1", [("A", "b")], b"{}")
             second = await client.request("GET", b"/api/v1/accounts", [])
             third = await client.request("GET", b"/api/v1/accounts", [])
-            await client.close()
         assert (first.status, first.body) == (200, b'{"n": 1}')
         assert first.headers == [(b"gw-ratelimit-remaining", b"99")]
         assert second.body == b'{"a": 1}'
@@ -116,9 +126,7 @@ def test_a_connection_the_server_closes_or_that_idled_too_long_is_not_reused():
         return _answer(b"{}", b"Connection: close") if n == 1 else _answer(b"{}")
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server, keepalive_s=0.05)
+        async with serving(script, keepalive_s=0.05) as (server, client):
             for _ in range(2):
                 await client.request("GET", b"/a", [])
             assert server.connections == 2  # the first said close
@@ -127,7 +135,6 @@ def test_a_connection_the_server_closes_or_that_idled_too_long_is_not_reused():
             await asyncio.sleep(0.1)
             await client.request("GET", b"/a", [])
             assert server.connections == 3  # idled past keepalive_s
-            await client.close()
 
     run(test)
 
@@ -137,16 +144,13 @@ def test_a_lost_answer_raises_and_the_request_is_never_sent_again():
         return None if n == 1 else _answer(b"{}")
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (server, client):
             with pytest.raises(UpstreamError, match="connection lost"):
                 await client.request("POST", b"/api/v1/orders", [], b'{"clientOid": "a"}')
             assert len(server.requests) == 1
             answer = await client.request("GET", b"/b", [])
             assert answer.status == 200
             assert len(server.requests) == 2
-            await client.close()
 
     run(test)
 
@@ -158,16 +162,13 @@ def test_a_late_answer_is_never_taken_for_the_next_requests():
         return _answer(b'{"n": %d}' % n)
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server, read_timeout_s=0.1)
+        async with serving(script, read_timeout_s=0.1) as (server, client):
             with pytest.raises(TimeoutError):
                 await client.request("GET", b"/slow", [])
             await asyncio.sleep(0.3)  # the late answer arrives on a closed connection
             answer = await client.request("GET", b"/next", [])
             assert answer.body == b'{"n": 2}'
             assert server.connections == 2
-            await client.close()
 
     run(test)
 
@@ -185,16 +186,13 @@ def test_an_answer_over_the_limit_raises_unread_and_garbage_is_not_http():
         return b"not http at all\r\n\r\n"
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (_server, client):
             with pytest.raises(AnswerTooLarge):
                 await client.request("GET", b"/big", [])
             with pytest.raises(AnswerTooLarge):  # chunked: counted while read
                 await client.request("GET", b"/big-chunked", [])
             with pytest.raises(UpstreamError, match="unparsable"):
                 await client.request("GET", b"/garbage", [])
-            await client.close()
 
     run(test)
 
@@ -204,12 +202,9 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent():
         return _answer(b"{}")
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (server, client):
             with pytest.raises(ValueError, match="line break"):
                 await client.request("GET", b"/a", [("KC-API-KEY", "key\r\nX-Injected: 1")])
-            await client.close()
         assert server.connections == 0
 
     run(test)
@@ -284,9 +279,7 @@ def test_an_interim_answer_or_bytes_after_the_answer_never_reach_the_next_reques
         return _answer(b'{"n": %d}' % n)
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (server, client):
             with pytest.raises(UpstreamError, match="interim answer 103"):
                 await client.request("GET", b"/a", [])
             second = await client.request("GET", b"/b", [])
@@ -294,7 +287,6 @@ def test_an_interim_answer_or_bytes_after_the_answer_never_reach_the_next_reques
             third = await client.request("GET", b"/c", [])
             assert third.body == b'{"n": 3}'
             assert server.connections == 3
-            await client.close()
 
     run(test)
 
@@ -304,11 +296,8 @@ def test_a_head_longer_than_the_limit_is_refused_too():
         return _answer(b"{}", b"gw-ratelimit-remaining: " + b"9" * 5000)
 
     async def test() -> None:
-        server = Server(script)
-        async with await _started(server):
-            client = _client(server)
+        async with serving(script) as (_server, client):
             with pytest.raises(AnswerTooLarge):
                 await client.request("GET", b"/a", [])
-            await client.close()
 
     run(test)
