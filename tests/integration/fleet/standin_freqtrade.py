@@ -5,7 +5,8 @@ needs Freqtrade to do and nothing else.
 ``standin_freqtrade.py BEHAVIOUR trade --config CONFIG``, BEHAVIOUR one of:
 
 - ``trade``: write its environment and pid beside CONFIG, mark itself trading, and run
-  until SIGINT, then take a moment to shut down (as Freqtrade does) and exit 0;
+  until SIGINT, then take a moment to shut down (as Freqtrade does: 0.5 s, or as many
+  seconds as a file ``shutdown-seconds`` beside CONFIG says when SIGINT comes) and exit 0;
 - ``crash``: print an error as Freqtrade would and exit 2 at once;
 - ``stubborn``: like ``trade``, but ignore SIGINT (only SIGKILL ends it).
 """
@@ -40,6 +41,9 @@ signal.signal(signal.SIGINT, signal.SIG_IGN if behaviour == "stubborn" else on_s
 (root / "trading").write_text(str(os.getpid()))
 while not stopping:
     time.sleep(0.05)
-time.sleep(0.5)  # a graceful shutdown takes a moment
+# a graceful shutdown takes a moment; a test that looks at the process meanwhile asks
+# for a longer one, so that a slow machine cannot end it before the test has looked
+shutdown = root / "shutdown-seconds"
+time.sleep(float(shutdown.read_text()) if shutdown.exists() else 0.5)
 (root / f"child-{os.getpid()}.alive").unlink()
 sys.exit(0)
