@@ -58,7 +58,8 @@ PROTECTIONS = ("stoploss_guard", "max_drawdown", "cooldown_period", "low_profit_
 RECONCILE_EVERY_S = 5
 
 FIRST_TRADE_DEADLINE_S = 150
-TRADE_DEADLINE_S = 90  # one more round trip (entry, 10 s hold, exit) with margin
+HOLD_SECONDS = 30
+TRADE_DEADLINE_S = 90  # one more round trip (entry, 30 s hold, exit) with margin
 RESTART_DEADLINE_S = 30
 HEAL_DEADLINE_S = 15  # the supervisor checks every 5 s
 OUTAGE_DEADLINE_S = 45
@@ -92,6 +93,16 @@ def _write_spec(directory: Path, rig: botkit.Rig) -> Path:
     bot["budget"] = {"amount": 50, "currency": "USDT"}
     bot["protections"] = {name: {"enabled": False} for name in PROTECTIONS}
     bot["memory"] = {"reconcile_every_s": RECONCILE_EVERY_S}
+    # Held long enough that a quiet moment (entry filled, exit not yet ordered) lasts
+    # ~25 s, not the ~5 s `down` would have to fit into with the default 10 s (the entry's
+    # fill is seen a loop after the order); still one round trip a minute, as the candle
+    # lock after every exit allows no more.
+    bot["strategy"]["params"] = {"hold_seconds": HOLD_SECONDS}
+    # TwinScalper loses every round trip's fees by design: the guard's loss-streak pause
+    # (four in a row, then none for 120 min) would stop the trades this test waits for.
+    # The guard itself is tested in test_guard_live.py.
+    guard = bot.setdefault("risk", {}).setdefault("guard", {})
+    guard.update(loss_streak=100, daily_loss=1.0, weekly_loss=1.0)
     return botkit.write_spec(directory, yaml.safe_dump(document, sort_keys=False), rig.key)
 
 
