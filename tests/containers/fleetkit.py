@@ -1,7 +1,7 @@
 """The container tests' deployment: two bots on one twin in the generated Compose project,
 driven as an operator would, and looked into from the host and from inside its containers.
 
-``alpha`` trades live (TwinScalper, a round trip every ~20 s), ``beta`` runs dry; both
+``alpha`` trades live (TwinScalper, a round trip a minute), ``beta`` runs dry; both
 through the project's order gateway, which alone holds their keys and alone reaches the
 twin. The project is written by ``bulkhead compose --twin`` and its keys by ``bulkhead
 twin-keys``; it runs through the Docker runtime (``bulkhead.fleet.docker``), which
@@ -71,7 +71,11 @@ def bot_spec(name: str, mode: str) -> dict[str, Any]:
         "budget": {"amount": BUDGET_USDT},
         "pairs": ["XRP/USDT"],
         "timeframe": "1m",
-        "strategy": {"name": "TwinScalper"},
+        # Held 30 s, not the default 10: a quiet moment (entry filled, exit not yet
+        # ordered) then lasts ~25 s, so stopping or killing the bot in it never races an
+        # exit order. Still a round trip a minute: Freqtrade locks the pair until the next
+        # candle after every exit.
+        "strategy": {"name": "TwinScalper", "params": {"hold_seconds": 30}},
         # Half the budget per stake, one pair (so one trade at a time): room for the fees
         # every round trip loses. A stake of the whole budget stops once losses pass 1 %.
         "max_open_trades": 2,

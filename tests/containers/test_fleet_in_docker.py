@@ -1,7 +1,7 @@
 """The fleet in real containers: the image, the generated Compose project with a twin, its
 walls, and what survives ``down``/``up`` and a killed container.
 
-Two bots on one twin: ``alpha`` trades live (TwinScalper, a round trip every ~20 s),
+Two bots on one twin: ``alpha`` trades live (TwinScalper, a round trip a minute),
 ``beta`` runs dry, each through the order gateway (bot -> gateway -> twin), which alone
 holds their keys; the bots sit on internal networks that lead only to the gateway and
 Redis. Everything goes through what a user runs: ``bulkhead compose --twin``, ``bulkhead
