@@ -51,7 +51,9 @@ Targets (``targets`` in the report, each with its value and whether it is met): 
 1,000 guarded orders/s through the gateway; at 200 requests/s the gateway adds under 1 ms
 at p50 and under 3 ms at p99 (the worse of orders and balance reads); a forwarded order
 costs the gateway less CPU than the twin spends on it (both measured in the same phase,
-on the same requests).
+on the same requests). ``cpu_us_per_request.forwarding_floor`` puts the last one in
+proportion: what the gateway spends on a request it only forwards (a balance read: no
+ledger, no audit line) beside what the twin spends on a whole order.
 
 One JSON object on stdout, progress on stderr; exit 0 whether or not the targets are met,
 2 when something could not be started, 1 when more than 1% of the requests failed.
@@ -859,6 +861,17 @@ def report(
             "redis_us": cpu(via, "redis"),
             "ratio_gateway_to_twin": _ratio(gateway_us, twin_us),
         }
+    # What the CPU target is up against: a balance read is the gateway's bare forward
+    # (verify, allowlist, re-sign, relay; no ledger, no audit line). When that alone costs
+    # more than the twin spends on a whole order, no ledger work can bring an order under it.
+    floor_us = cpu_per_request["balances"]["gateway_us"]
+    twin_order_us = cpu_per_request["orders"]["twin_us_same_requests"]
+    cpu_per_request["forwarding_floor"] = {
+        "gateway_us_bare_forward": floor_us,
+        "twin_us_per_order": twin_order_us,
+        "ratio_bare_forward_to_twin_order": _ratio(floor_us, twin_order_us),
+        "ledger_and_audit_us_per_order": _diff(cpu_per_request["orders"]["gateway_us"], floor_us),
+    }
     fleet_gateway_us, fleet_twin_us = cpu(fleet[GATEWAY], "gateway"), cpu(fleet[GATEWAY], "twin")
     cpu_per_request["fleet_load_mix"] = {
         "gateway_us": fleet_gateway_us,
@@ -1164,6 +1177,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"warning: the ledger holds {reserved} reservations for {accepted} guarded orders")
     for name, target in result["targets"].items():
         log(f"target {name}: {target['value']} ({'met' if target['met'] else 'NOT met'})")
+    floor = result["cpu_us_per_request"]["forwarding_floor"]
+    log(
+        f"a bare forward (balance read) costs the gateway {floor['gateway_us_bare_forward']} us "
+        f"CPU, the twin spends {floor['twin_us_per_order']} us on an order "
+        f"({floor['ratio_bare_forward_to_twin_order']}x); the ledger and audit add "
+        f"{floor['ledger_and_audit_us_per_order']} us per order"
+    )
     print(json.dumps(result), flush=True)
     rate = error_rate(measured)
     if rate > MAX_ERROR_RATE:
