@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ UP_DEADLINE_S = 240.0
 TRADE_DEADLINE_S = 150.0
 QUIET_DEADLINE_S = 120.0
 MEMORY_DEADLINE_S = 60.0
+#: how long TwinScalper holds each trade (its default is 10 s), and how recently a quiet
+#: moment's entry must have filled: the exit order is then at least ~15 s away
+HOLD_SECONDS = 30
+QUIET_ENTRY_AGE_S = 10.0
 REL = 1e-9
 
 
@@ -71,11 +76,11 @@ def bot_spec(name: str, mode: str) -> dict[str, Any]:
         "budget": {"amount": BUDGET_USDT},
         "pairs": ["XRP/USDT"],
         "timeframe": "1m",
-        # Held 30 s, not the default 10: a quiet moment (entry filled, exit not yet
-        # ordered) then lasts ~25 s, so stopping or killing the bot in it never races an
-        # exit order. Still a round trip a minute: Freqtrade locks the pair until the next
-        # candle after every exit.
-        "strategy": {"name": "TwinScalper", "params": {"hold_seconds": 30}},
+        # A quiet moment (entry filled, exit not yet ordered) then lasts ~25 s, so the
+        # bot is stopped or killed well before its exit order (see Deployment._quiet).
+        # Still a round trip a minute: Freqtrade locks the pair until the next candle
+        # after every exit.
+        "strategy": {"name": "TwinScalper", "params": {"hold_seconds": HOLD_SECONDS}},
         # Half the budget per stake, one pair (so one trade at a time): room for the fees
         # every round trip loses. A stake of the whole budget stops once losses pass 1 %.
         "max_open_trades": 2,
@@ -258,7 +263,8 @@ class Deployment:
 
     def quiet_moment(self) -> int:
         """Wait for an open trade whose entry filled and whose stop Freqtrade recorded, with
-        no entry or exit in flight: nothing the twin did that Freqtrade has not seen."""
+        no entry or exit in flight: nothing the twin did that Freqtrade has not seen. The
+        entry filled within QUIET_ENTRY_AGE_S, so its exit is not about to be ordered."""
         return int(self.poll("a quiet moment", self._quiet, QUIET_DEADLINE_S, every=0.2))
 
     def _quiet(self) -> int | None:
@@ -271,6 +277,10 @@ class Deployment:
         entries = [o for o in mine if o["ft_order_side"] == "buy" and o["filled"]]
         stops = [o for o in mine if o["ft_order_side"] == "stoploss" and o["ft_is_open"]]
         if len(entries) != 1 or len(stops) != 1:
+            return None
+        filled = entries[0]["order_filled_date"] or entries[0]["order_date"]
+        filled_at = datetime.fromisoformat(filled).replace(tzinfo=UTC).timestamp()
+        if time.time() - filled_at > QUIET_ENTRY_AGE_S:
             return None
         return int(trades[0]["id"])
 

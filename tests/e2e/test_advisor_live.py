@@ -5,9 +5,8 @@ examples/bulkhead.yaml aimed at the twin, with an advisor that talks to the fake
 the first consultation halves the stakes, writes an insight and sets a strategy parameter
 (applied at once: Freqtrade reloads and keeps trading); the second finds the provider
 down (the bot goes on, a fallback is recorded); once the bot has traded at half stakes, a
-later one pauses the pair. Everything shows
-in the bot's memory, its log, `bulkhead advice list` and `bulkhead llm usage`, and no
-prompt of the whole run holds a secret.
+later one pauses the pair. Everything shows in the bot's memory, its log, `bulkhead
+advice list` and `bulkhead llm usage`, and no prompt of the whole run holds a secret.
 """
 
 from __future__ import annotations
@@ -187,12 +186,22 @@ def test_the_advisor_is_consulted_while_the_bot_trades(
     assert first_trade["exit_reason"] == "rehearsal_done"
     # decided by the exit order's time, not the close's: the close is when Freqtrade saw
     # the fill, a loop (5 s) later, and the reload itself takes a loaded machine a while.
-    # Under the old 60 s the exit could not have been ordered before 60 s (neither by
-    # custom_exit nor by the strategy's one-minute ROI)
-    (exit_order,) = botkit.rows(
-        paths.database,
-        "SELECT MIN(order_date) AS at FROM orders WHERE ft_trade_id = 1 AND ft_order_side = 'sell'",
-    )
+    # Under the old 60 s, custom_exit could not have ordered it before 60 s (and the exit
+    # reason above rules out the strategy's ROI)
+    exit_order = botkit.poll(
+        "the first trade's exit order",
+        lambda: [
+            row
+            for row in botkit.rows(
+                paths.database,
+                "SELECT MIN(order_date) AS at FROM orders"
+                " WHERE ft_trade_id = 1 AND ft_order_side = 'sell'",
+            )
+            if row["at"]
+        ],
+        10,
+        diagnosis,
+    )[0]
     exit_ordered = datetime.fromisoformat(exit_order["at"])
     assert reloaded_at < exit_ordered, (exit_order, reload["time"])
     assert (exit_ordered - opened).total_seconds() < 59, (first_trade, exit_order)

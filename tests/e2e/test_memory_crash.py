@@ -2,8 +2,10 @@
 
 One twin (examples/sim.yaml) per test, on a background thread. The spec is
 examples/bulkhead.yaml aimed at the twin, with a budget of 50 USDT (the sub-account holds
-100, so fees and losses never starve the entries), every protection off (so TwinScalper
-re-enters at once) and ``memory: {reconcile_every_s: 5}`` (so catching up is quick).
+100, so fees and losses never starve the entries), every protection and the guard's loss
+limits off (so TwinScalper re-enters as soon as Freqtrade's candle lock after each exit
+allows: a round trip a minute), each trade held 30 s, and ``memory: {reconcile_every_s:
+5}`` (so catching up is quick).
 Commands run as ``python -m bulkhead ...`` subprocesses, as an operator would type them.
 
 The crash test kills Freqtrade (SIGKILL) while a trade is open, then kills the embedded
@@ -59,7 +61,8 @@ RECONCILE_EVERY_S = 5
 
 FIRST_TRADE_DEADLINE_S = 150
 HOLD_SECONDS = 30
-TRADE_DEADLINE_S = 90  # one more round trip (entry, 30 s hold, exit) with margin
+#: the next entry (at most a candle away) or an open trade's exit (30 s hold), with margin
+TRADE_DEADLINE_S = 90
 RESTART_DEADLINE_S = 30
 HEAL_DEADLINE_S = 15  # the supervisor checks every 5 s
 OUTAGE_DEADLINE_S = 45
