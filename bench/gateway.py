@@ -870,7 +870,8 @@ def report(
         "gateway_us_bare_forward": floor_us,
         "twin_us_per_order": twin_order_us,
         "ratio_bare_forward_to_twin_order": _ratio(floor_us, twin_order_us),
-        "ledger_and_audit_us_per_order": _diff(cpu_per_request["orders"]["gateway_us"], floor_us),
+        # with the budget hook: the ledger, the audit line and the settlement task
+        "order_beyond_forward_us": _diff(cpu_per_request["orders"]["gateway_us"], floor_us),
     }
     fleet_gateway_us, fleet_twin_us = cpu(fleet[GATEWAY], "gateway"), cpu(fleet[GATEWAY], "twin")
     cpu_per_request["fleet_load_mix"] = {
@@ -1181,8 +1182,9 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"a bare forward (balance read) costs the gateway {floor['gateway_us_bare_forward']} us "
         f"CPU, the twin spends {floor['twin_us_per_order']} us on an order "
-        f"({floor['ratio_bare_forward_to_twin_order']}x); the ledger and audit add "
-        f"{floor['ledger_and_audit_us_per_order']} us per order"
+        f"({floor['ratio_bare_forward_to_twin_order']}x); an order costs it "
+        f"{floor['order_beyond_forward_us']} us more"
+        + (" (ledger, audit, settlement)" if result["guarded"] else " (no ledger: passthrough)")
     )
     print(json.dumps(result), flush=True)
     rate = error_rate(measured)
