@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -126,12 +127,9 @@ class LoopRedis:
         A reply that is an error raises it (``redis.ResponseError``)."""
         connection = await self._connected()
         replies = await self._replies(connection, connection.send(commands))
-        for reply in replies:
-            if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
-                raise reply
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                raise reply
+        # a lost connection first: it says more than any reply's error
+        _raise_first(replies, redis.ConnectionError | redis.TimeoutError)
+        _raise_first(replies, redis.ResponseError)
         return replies
 
     async def _replies(
@@ -226,9 +224,7 @@ class LoopRedis:
             except BaseException:  # the caller cancelled, or the connection is gone: close it
                 connection.fail(redis.ConnectionError("greeting not answered"))
                 raise
-            for reply in replies:
-                if isinstance(reply, redis.ConnectionError):
-                    raise reply
+            _raise_first(replies, redis.ConnectionError)
             for reply in replies:
                 if isinstance(reply, redis.ResponseError):
                     connection.fail(redis.ConnectionError("refused"))
@@ -259,3 +255,10 @@ async def close_on_loop() -> None:
     """Close every connection opened on the running loop (they end with the loop)."""
     for found in _loop_clients.pop(asyncio.get_running_loop(), {}).values():
         found.close()
+
+
+def _raise_first(replies: list[Any], kind: type[Exception] | types.UnionType) -> None:
+    """Raise the first reply that is an error of ``kind`` (replies hold errors as values)."""
+    for reply in replies:
+        if isinstance(reply, kind):
+            raise reply
